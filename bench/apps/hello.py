@@ -1,0 +1,12 @@
+"""The WSGI hello app: 13-byte body "Hello, World!", text/plain (PEP 3333)."""
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+BODY = b"Hello, World!"
+HEADERS = [("Content-Type", "text/plain"), ("Content-Length", str(len(BODY)))]
+
+
+def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    start_response("200 OK", list(HEADERS))
+    return [BODY]

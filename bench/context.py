@@ -1,0 +1,34 @@
+"""What every scenario runner gets: the process groups, the site, the profile, a logger."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.procs import Groups
+from bench.profiles import Profile
+from bench.servers import Handle, Options, Server, running
+from bench.site import Site
+
+
+@dataclass
+class Ctx:
+    groups: Groups
+    site: Site
+    work: Path
+    profile: Profile
+    started: float = field(default_factory=time.monotonic)
+    _serial: Iterator[int] = field(default_factory=itertools.count)
+
+    def log(self, message: str) -> None:
+        print(f"[{time.monotonic() - self.started:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+    def run(self, server: Server, opts: Options) -> AbstractContextManager[Handle]:
+        """Start ``server`` in a fresh private directory; stopped when the block ends."""
+        root = self.work / f"{server.name}-{opts.app.name}-{next(self._serial)}"
+        return running(self.groups, server, self.site, root, opts)

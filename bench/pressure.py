@@ -1,0 +1,167 @@
+"""Scenarios under pressure: slow clients trickling request heads, or thousands of idle
+keep-alive connections, while a normal client is measured.
+
+The crowd runs in its own process (bench.crowd); each sample starts a fresh server, so
+that what one crowd left behind never leaks into the next sample.  The normal client
+beside slow clients opens a new connection per request (a new visitor), 2 at a time,
+each request bounded by a 2 s timeout: its p50/p99 and how many failed are the result.
+Beside idle connections, wrk with 50 connections is the normal client.
+"""
+
+from __future__ import annotations
+
+import json
+import select
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import probe
+from bench.context import Ctx
+from bench.loads import sample as wrk_sample
+from bench.loads import Load
+from bench.procs import BenchError
+from bench.results import Metric, Sample, ScenarioResult, percentile
+from bench.servers import HELLO, Handle, Options, Server
+
+REPO = Path(__file__).resolve().parents[1]
+NORMAL_CLIENTS = 2
+NORMAL_TIMEOUT_S = 2.0
+MAX_NORMAL_REQUESTS = 200_000
+READY_DEADLINE_S = 40.0
+
+SLOW_METRICS = [
+    Metric("p50_ms", "p50 ms", "{:.2f}", lower_is_better=True),
+    Metric("p99_ms", "p99 ms", "{:.2f}", lower_is_better=True),
+    Metric("ok", "ok req"),
+    Metric("failed", "failed", lower_is_better=True),
+    Metric("slow_opened", "slow open"),
+    Metric("slow_cut", "slow cut"),
+]
+
+IDLE_METRICS = [
+    Metric("rps", "req/s"),
+    Metric("p99_ms", "p99 ms", "{:.2f}", lower_is_better=True),
+    Metric("errors", "sock err", lower_is_better=True),
+    Metric("idle_opened", "idle open"),
+    Metric("idle_served", "idle served"),
+    Metric("idle_cut", "idle cut"),
+]
+
+
+@dataclass(frozen=True)
+class Crowd:
+    mode: str  # "slow" | "idle"
+    count: int
+
+
+def run_pressure(ctx: Ctx, result: ScenarioResult, servers: list[Server], crowd: Crowd) -> None:
+    for rnd in range(ctx.profile.pressure_rounds):
+        k = rnd % max(1, len(servers))
+        for server in servers[k:] + servers[:k]:
+            cell = result.cell(server.name)
+            if cell.status != "ok":
+                continue
+            try:
+                with ctx.run(server, Options(app=HELLO)) as handle:
+                    cell.samples.append(_sample(ctx, handle, crowd))
+            except BenchError as exc:
+                cell.status = f"error: {exc}"[:300]
+            ctx.log(f"{result.name} {server.name}: {_brief(cell.samples[-1:])}")
+
+
+def _brief(samples: list[Sample]) -> str:
+    if not samples:
+        return "no sample"
+    return ", ".join(f"{k} {v:.4g}" for k, v in samples[0].items())
+
+
+def _sample(ctx: Ctx, handle: Handle, crowd: Crowd) -> Sample:
+    seconds = ctx.profile.pressure_seconds
+    path = handle.server.url(HELLO, "/")
+    proc = _start_crowd(handle.port, crowd, path, READY_DEADLINE_S + seconds + 10)
+    try:
+        ready = _read_json_line(proc, READY_DEADLINE_S, prefix="ready ")
+        if crowd.mode == "slow":
+            measured = _normal_clients(handle.port, path, seconds)
+        else:
+            measured = wrk_sample(handle, Load(HELLO, "/"), seconds)
+        if proc.stdin:
+            proc.stdin.write("stop\n")
+            proc.stdin.flush()
+        final = _read_json_line(proc, 15.0)
+    finally:
+        _end(proc)
+    return {**measured, **_crowd_figures(crowd.mode, ready, final)}
+
+
+def _crowd_figures(mode: str, ready: dict[str, Any], final: dict[str, Any]) -> Sample:
+    if mode == "slow":
+        return {"slow_opened": ready["opened"], "slow_cut": final["cut"],
+                "slow_connect_failed": ready["connect_failed"]}
+    return {"idle_opened": ready["opened"], "idle_served": final["served"],
+            "idle_cut": final["cut"], "idle_connect_failed": ready["connect_failed"]}
+
+
+def _start_crowd(port: int, crowd: Crowd, path: str, seconds: float) -> subprocess.Popen[str]:
+    argv = [sys.executable, "-m", "bench.crowd", crowd.mode, "--port", str(port),
+            "--count", str(crowd.count), "--seconds", str(seconds), "--path", path]
+    return subprocess.Popen(argv, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
+
+
+def _read_json_line(proc: subprocess.Popen[str], deadline_s: float,
+                    prefix: str = "") -> dict[str, Any]:
+    assert proc.stdout is not None
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        readable, _, _ = select.select([proc.stdout], [], [], end - time.monotonic())
+        if not readable:
+            break
+        line = proc.stdout.readline()
+        if not line:
+            break
+        if line.startswith(prefix) and line[len(prefix):].lstrip().startswith("{"):
+            data: dict[str, Any] = json.loads(line[len(prefix):])
+            return data
+    raise BenchError(f"crowd gave no {prefix or 'final '}line within {deadline_s} s")
+
+
+def _end(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.communicate(timeout=10)
+
+
+def _normal_clients(port: int, path: str, seconds: float) -> Sample:
+    end = time.monotonic() + seconds
+    per_thread: list[tuple[list[float], int]] = []
+    threads = [threading.Thread(target=lambda: per_thread.append(_visit(port, path, end)))
+               for _ in range(NORMAL_CLIENTS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(seconds + NORMAL_TIMEOUT_S + 5)
+    latencies = [x for lat, _ in per_thread for x in lat]
+    failed = sum(f for _, f in per_thread)
+    return {"p50_ms": percentile(latencies, 50) * 1000, "p99_ms": percentile(latencies, 99) * 1000,
+            "ok": len(latencies), "failed": failed, "rps": len(latencies) / seconds}
+
+
+def _visit(port: int, path: str, end: float) -> tuple[list[float], int]:
+    latencies: list[float] = []
+    failed = 0
+    for _ in range(MAX_NORMAL_REQUESTS):
+        if time.monotonic() >= end:
+            break
+        got = probe.get(port, path, timeout_s=NORMAL_TIMEOUT_S)
+        if got.ok:
+            latencies.append(got.seconds)
+        else:
+            failed += 1
+    return latencies, failed
+

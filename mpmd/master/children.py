@@ -1,0 +1,123 @@
+"""Forking and reaping children, and the master's record of them.
+
+The master tracks each child by pid with the slot and generation it was
+forked into.  Reaping loops ``waitpid(-1, WNOHANG)`` until nothing is left,
+so one SIGCHLD that stands for several exits loses none of them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+
+from mpmd.errors import ChildExit
+
+
+@dataclass(frozen=True)
+class ChildRecord:
+    pid: int
+    slot: int
+    generation: int
+    started: float  # monotonic
+    retiring: bool = False  # told to stop: its exit is expected
+
+
+@dataclass(frozen=True)
+class ExitInfo:
+    """A reaped child: how it ended and how long it lived."""
+
+    record: ChildRecord
+    code: int | None  # exit status, or None when killed by a signal
+    signal: int | None
+    lifetime: float
+
+    @property
+    def description(self) -> str:
+        if self.signal is not None:
+            return f"signal {signal.Signals(self.signal).name}"
+        return f"exit code {self.code}"
+
+
+def fork_child(run_child: Callable[[], object]) -> int:
+    """Fork; the child runs ``run_child`` and always ends with ``os._exit``.
+
+    Whatever escapes ``run_child`` (it should never return) ends the child
+    with CHILDFATAL after printing the traceback: nothing of the master's
+    stack (its ``finally`` blocks, ``atexit`` hooks) ever runs in a child.
+    """
+    pid = os.fork()
+    if pid:
+        return pid
+    code = int(ChildExit.CHILDFATAL)
+    try:
+        run_child()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else int(ChildExit.CHILDFATAL)
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        os._exit(code)
+
+
+class ChildTable:
+    """The master's view of its children (not shared with anyone)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._by_pid: dict[int, ChildRecord] = {}
+        self._clock = clock
+
+    def __len__(self) -> int:
+        return len(self._by_pid)
+
+    def __iter__(self) -> Iterator[ChildRecord]:
+        return iter(list(self._by_pid.values()))
+
+    def add(self, pid: int, slot: int, generation: int) -> ChildRecord:
+        record = ChildRecord(pid, slot, generation, self._clock())
+        self._by_pid[pid] = record
+        return record
+
+    def mark_retiring(self, pid: int) -> None:
+        record = self._by_pid.get(pid)
+        if record:
+            self._by_pid[pid] = replace(record, retiring=True)
+
+    def by_slot(self, slot: int) -> ChildRecord | None:
+        return next((r for r in self._by_pid.values() if r.slot == slot), None)
+
+    def reap(self) -> list[ExitInfo]:
+        """Collect every exited child (ours or not) without blocking."""
+        exits: list[ExitInfo] = []
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            record = self._by_pid.pop(pid, None)
+            if record is not None:
+                exits.append(self._exit_info(record, status))
+        return exits
+
+    def _exit_info(self, record: ChildRecord, status: int) -> ExitInfo:
+        lifetime = self._clock() - record.started
+        if os.WIFSIGNALED(status):
+            return ExitInfo(record, None, os.WTERMSIG(status), lifetime)
+        return ExitInfo(record, os.waitstatus_to_exitcode(status), None, lifetime)
+
+    def signal_all(self, sig: int, generation: int | None = None) -> None:
+        for record in self:
+            if generation is None or record.generation == generation:
+                send_signal(record.pid, sig)
+
+
+def send_signal(pid: int, sig: int) -> None:
+    # An already-gone child is no error: the reaper will see it.
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)

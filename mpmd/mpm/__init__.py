@@ -1,0 +1,1 @@
+"""The MPMs: the interface, the registry, and one module per implementation."""

@@ -1,0 +1,131 @@
+"""The child bootstrap every MPM shares.
+
+Right after ``fork`` a child must: never outlive the master
+(``PR_SET_PDEATHSIG`` plus a parent check, which closes the race of a master
+that died before the prctl); drop the master's signal handling and take its
+own (TERM kills at once, USR1 asks for a graceful stop — the handler only
+records it and wakes the poller through ``signal.set_wakeup_fd``); title itself;
+log with its own context; import the application.  It ends with
+:func:`exit_child`, which never runs the master's ``atexit`` hooks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, NoReturn
+
+import setproctitle
+import structlog
+
+from mpmd.errors import ChildExit
+from mpmd.logs.setup import configure_logging
+
+if TYPE_CHECKING:
+    from mpmd.http.exchange import Handler
+    from mpmd.mpm.base import ChildContext
+
+log = structlog.get_logger("mpmd.child")
+
+PR_SET_PDEATHSIG = 1
+# The running process's own symbols include libc's on Linux; resolved once at
+# import (in the master), never with find_library, which forks ldconfig.
+_LIBC = ctypes.CDLL(None, use_errno=True)
+GRACEFUL_SIGNAL = signal.SIGUSR1  # master -> child: finish what you serve, then exit
+
+
+@dataclass
+class ChildControl:
+    """A child's own stop flag and wake-up pipe (one instance per child process)."""
+
+    wake_r: socket.socket
+    wake_w: socket.socket
+    graceful: list[bool] = field(default_factory=lambda: [False])
+
+    @property
+    def stopping(self) -> bool:
+        return self.graceful[0]
+
+    def drain_wakeups(self) -> None:
+        try:
+            while self.wake_r.recv(512):
+                pass
+        except BlockingIOError:
+            pass
+
+
+def enter_child(ctx: ChildContext, mpm_name: str) -> ChildControl:
+    """Everything a fresh child does before it serves (see module docstring)."""
+    # Our own wake-up fd first: until then a signal would be written to the
+    # master's, which we are about to close.
+    control = _install_signals(ctx.single_process)
+    for fd in ctx.close_fds:
+        _close_quietly(fd)
+    _die_with_master(ctx.master_pid)
+    setproctitle.setproctitle(
+        f"mpmd: {mpm_name} child [generation {ctx.generation}, slot {ctx.slot}]"
+    )
+    configure_logging(ctx.config, role="child")
+    structlog.contextvars.bind_contextvars(slot=ctx.slot, generation=ctx.generation)
+    return control
+
+
+def load_handler(ctx: ChildContext, multithread: bool) -> Handler:
+    """Build the request handler; an application that cannot load is fatal for
+    this generation (Apache's APEXIT_CHILDFATAL: the master stops, not loops)."""
+    try:
+        return ctx.make_handler(multithread, True)
+    except Exception as exc:
+        log.error("app_load_failed", error=str(exc))
+        exit_child(ChildExit.CHILDFATAL)
+
+
+def exit_child(code: int) -> NoReturn:
+    """Leave without running the master's atexit hooks or flushing its buffers twice."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(int(code))
+
+
+def _die_with_master(master_pid: int) -> None:
+    _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    # The master may have died between fork and prctl: then no signal comes.
+    if os.getppid() != master_pid:
+        exit_child(ChildExit.OK)
+
+
+def master_alive(master_pid: int) -> bool:
+    return os.getppid() == master_pid
+
+
+def _install_signals(single_process: bool) -> ChildControl:
+    wake_r, wake_w = socket.socketpair()
+    wake_r.setblocking(False)
+    wake_w.setblocking(False)
+    control = ChildControl(wake_r, wake_w)
+    signal.set_wakeup_fd(wake_w.fileno(), warn_on_full_buffer=False)
+    flag = control.graceful
+
+    def on_graceful(signum: int, frame: object) -> None:
+        flag[0] = True  # only record; the serving loop acts on it
+
+    signal.signal(GRACEFUL_SIGNAL, on_graceful)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # ungraceful stop: die now
+    for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGWINCH, signal.SIGUSR2):
+        # Ctrl-C and friends reach the whole process group; the master decides.
+        signal.signal(sig, signal.SIG_IGN)
+    if single_process:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # -X: Ctrl-C stops the server
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    return control
+
+
+def _close_quietly(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        os.close(fd)

@@ -1,0 +1,50 @@
+"""prefork: single-threaded children, one connection at a time (mpm_prefork_module).
+
+Maintenance is Apache's spare-server policy on whole processes
+(:mod:`mpmd.mpm.spares`); the serving loop lives in
+:mod:`mpmd.mpm.prefork_child`, imported only in the child.
+"""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+from mpmd.config.model import MpmSettings, PreforkSettings
+from mpmd.mpm import spares
+from mpmd.mpm.base import Capabilities, ChildContext, Plan
+from mpmd.mpm.child import enter_child, exit_child, load_handler
+from mpmd.scoreboard.board import Snapshot
+
+
+class PreforkMPM:
+    module = "mpm_prefork_module"
+    name = "prefork"
+    capabilities = Capabilities(threaded=False, forked=True)
+
+    def threads_per_child(self, settings: MpmSettings) -> int:
+        return 1
+
+    def initial_state(self, settings: MpmSettings) -> spares.SpareState:
+        return spares.SpareState(target=settings.start_servers)
+
+    def maintain(
+        self, settings: MpmSettings, snapshot: Snapshot, state: spares.SpareState, now: float
+    ) -> tuple[Plan, spares.SpareState]:
+        assert isinstance(settings, PreforkSettings)
+        policy = spares.SparePolicy(
+            min_idle=settings.min_spare_servers,
+            max_idle=settings.max_spare_servers,
+            # prefork's ap_daemons_limit: MaxRequestWorkers processes at most
+            slot_limit=min(settings.max_request_workers, settings.server_limit),
+            capacity=spares.idle_slots,
+            retirable=spares.fully_idle,
+        )
+        return spares.maintain(policy, snapshot, state, now)
+
+    def child_main(self, context: ChildContext) -> NoReturn:
+        control = enter_child(context, self.name)
+        handler = load_handler(context, multithread=False)
+        from mpmd.mpm.prefork_child import PreforkChild
+
+        child = PreforkChild(context, control, handler)
+        exit_child(child.run())

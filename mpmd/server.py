@@ -1,0 +1,97 @@
+"""Assembling a server from a configuration: what ``mpmd`` does before the loop.
+
+Everything that can fail for a reason the operator must fix (the config, the
+routes, a preloaded application, the MPM) fails here, in the foreground,
+before a socket is bound or a child forked.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import socket
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import structlog
+
+from mpmd.app.router import build_router, check_routes
+from mpmd.config.model import ServerConfig
+from mpmd.master import listeners as listeners_mod
+from mpmd.master.supervisor import Supervisor
+from mpmd.mpm import registry
+from mpmd.mpm.base import ChildContext
+from mpmd.scoreboard.board import Scoreboard
+
+if TYPE_CHECKING:
+    from wsgiref.types import WSGIApplication
+    from mpmd.http.exchange import Handler
+
+log = structlog.get_logger("mpmd.server")
+
+
+def handler_factory(config: ServerConfig) -> Callable[[bool, bool], Handler]:
+    """Validate the routes now; return what builds the handler in each child.
+
+    With ``WSGIPreload On`` the application is imported here, once, and the
+    heap is frozen (``gc.freeze``) so forked children share it copy-on-write
+    instead of each touching (and so copying) every object on its first
+    collection.
+    """
+    check_routes(config)
+    app: WSGIApplication | None = None
+    if config.wsgi_app and config.wsgi_preload:
+        from mpmd.app.loader import load_wsgi_app
+
+        app = load_wsgi_app(config.wsgi_app, config.wsgi_path)
+        log.info("app_preloaded", app=config.wsgi_app)
+
+    def make(multithread: bool, multiprocess: bool) -> Handler:
+        return build_router(
+            config, wsgi_multithread=multithread, wsgi_multiprocess=multiprocess, app=app
+        )
+
+    return make
+
+
+def serve(config: ServerConfig) -> int:
+    """Run the master until it stops; returns the process exit status."""
+    mpm = registry.load(config.mpm_module)
+    make_handler = handler_factory(config)
+    gc.collect()
+    gc.freeze()
+    return Supervisor(config, mpm, make_handler).run()
+
+
+def serve_single(config: ServerConfig) -> int:
+    """``-X``: one child's serving loop in this very process, no master."""
+    mpm = registry.load(config.mpm_module)
+    make_handler = handler_factory(config)
+    settings = config.mpm_settings
+    sockets = listeners_mod.bind_all(config.listen, config.listen_backlog)
+    board = Scoreboard(1, mpm.threads_per_child(settings), config.scoreboard_file)
+    board.claim(0, 1, mpm.threads_per_child(settings))
+    board.assign(0, os.getpid())
+    log.info("server_started", mpm=mpm.name, single_process=True)
+    context = ChildContext(
+        config=config,
+        generation=1,
+        slot=0,
+        master_pid=os.getppid(),
+        listeners=sockets,
+        scoreboard=board,
+        make_handler=make_handler,
+        single_process=True,
+    )
+    try:
+        mpm.child_main(context)
+    finally:
+        _close(sockets)
+        listeners_mod.unlink_unix_sockets(config.listen)
+        sys.stderr.flush()
+
+
+def _close(sockets: tuple[socket.socket, ...]) -> None:
+    for sock in sockets:
+        sock.close()

@@ -1,0 +1,260 @@
+"""Running the real ``mpmd`` in its own process group, for system tests.
+
+Every server is started with ``start_new_session=True`` and always ends with
+a SIGKILL to its whole process group, whatever the test did; waits are on
+conditions with deadlines.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+REPO = Path(__file__).resolve().parents[2]
+HELLO_APP = '''
+import time
+
+def app(environ, start_response):
+    path = environ["PATH_INFO"]
+    if path == "/slow":
+        time.sleep(float(environ.get("QUERY_STRING") or 1.5))
+    if path == "/pid":
+        import os
+        body = str(os.getpid()).encode()
+    elif path == "/echo":
+        body = environ["wsgi.input"].read()
+    elif path == "/boom":
+        raise RuntimeError("boom")
+    elif path == "/stream":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return (b"part%d\\n" % i for i in range(5))
+    else:
+        body = b"Hello, World!"
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [body]
+'''
+
+MPM_TUNING = """
+<IfModule mpm_prefork_module>
+    StartServers {start}
+    MinSpareServers {min_spare}
+    MaxSpareServers {max_spare}
+    ServerLimit {server_limit}
+    MaxRequestWorkers {server_limit}
+    MaxConnectionsPerChild {max_conn}
+</IfModule>
+<IfModule mpm_worker_module>
+    StartServers {start}
+    ServerLimit {server_limit}
+    ThreadsPerChild 4
+    ThreadLimit 4
+    MinSpareThreads {min_spare_threads}
+    MaxSpareThreads {max_spare_threads}
+    MaxRequestWorkers {max_workers}
+    MaxConnectionsPerChild {max_conn}
+</IfModule>
+<IfModule mpm_event_module>
+    StartServers {start}
+    ServerLimit {server_limit}
+    ThreadsPerChild 4
+    ThreadLimit 4
+    MinSpareThreads {min_spare_threads}
+    MaxSpareThreads {max_spare_threads}
+    MaxRequestWorkers {max_workers}
+    MaxConnectionsPerChild {max_conn}
+</IfModule>
+"""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str, step: float = 0.02) -> Any:
+    """Poll ``predicate`` until it returns something truthy or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(step)
+
+
+@dataclass
+class ServerSpec:
+    mpm: str = "prefork"
+    start_servers: int = 2
+    min_spare: int = 1
+    max_spare: int = 3
+    server_limit: int = 8
+    max_conn: int = 0
+    min_spare_threads: int = 1
+    max_spare_threads: int = 8
+    wsgi: bool = True
+    extra: str = ""
+    listen: list[str] = field(default_factory=list)
+
+
+class Server:
+    """One ``mpmd`` under test."""
+
+    def __init__(self, root: Path, spec: ServerSpec) -> None:
+        self.root = root
+        self.spec = spec
+        self.port = free_port()
+        self.conf = root / "mpmd.conf"
+        self.error_log = root / "logs" / "error.log"
+        self.access_log = root / "logs" / "access.log"
+        self.pid_file = root / "run" / "mpmd.pid"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._write_files()
+
+    def _write_files(self) -> None:
+        (self.root / "htdocs").mkdir(parents=True, exist_ok=True)
+        (self.root / "htdocs" / "index.html").write_text("<h1>It works!</h1>\n")
+        (self.root / "app").mkdir(exist_ok=True)
+        (self.root / "app" / "hello.py").write_text(HELLO_APP)
+        self.conf.write_text(self.config_text())
+
+    def config_text(self, mpm: str | None = None) -> str:
+        spec = self.spec
+        listens = spec.listen or [f"127.0.0.1:{self.port}"]
+        wsgi = f"WSGIApp hello:app\nWSGIPath {self.root / 'app'}\n" if spec.wsgi else ""
+        tuning = MPM_TUNING.format(
+            start=spec.start_servers, min_spare=spec.min_spare, max_spare=spec.max_spare,
+            server_limit=spec.server_limit, max_conn=spec.max_conn,
+            min_spare_threads=spec.min_spare_threads, max_spare_threads=spec.max_spare_threads,
+            max_workers=spec.server_limit * 4,
+        )
+        return (
+            f'ServerRoot "{self.root}"\n'
+            + "".join(f"Listen {addr}\n" for addr in listens)
+            + f"LoadModule mpm_{mpm or spec.mpm}_module modules/mod_mpm_{mpm or spec.mpm}.so\n"
+            f"PidFile {self.pid_file}\n"
+            f"ErrorLog {self.error_log}\n"
+            "LogLevel debug\n"
+            f"CustomLog {self.access_log} combined\n"
+            f"DocumentRoot {self.root / 'htdocs'}\n"
+            "KeepAliveTimeout 2\n"
+            f"{wsgi}{tuning}{spec.extra}\n"
+        )
+
+    # -- process control ------------------------------------------------------
+
+    def start(self, *args: str, wait: bool = True) -> Server:
+        env = dict(os.environ, PYTHONPATH=str(REPO))
+        self.stdout = open(self.root / "stdout.txt", "wb")  # noqa: SIM115
+        self.stderr_path = self.root / "stderr.txt"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mpmd", "-f", str(self.conf), *args],
+            stdout=self.stdout,
+            stderr=open(self.stderr_path, "wb"),  # noqa: SIM115
+            start_new_session=True,
+            env=env,
+            cwd=self.root,
+        )
+        if wait:
+            self.wait_serving()
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def wait_serving(self, timeout: float = 15.0) -> None:
+        def ready() -> bool:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise AssertionError(f"mpmd exited {self.proc.returncode}: {self.stderr_text()}")
+            return self.try_connect()
+
+        wait_for(ready, timeout, "mpmd to accept connections")
+
+    def try_connect(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    def children(self) -> list[psutil.Process]:
+        try:
+            return psutil.Process(self.pid).children()
+        except psutil.NoSuchProcess:
+            return []
+
+    def child_pids(self) -> set[int]:
+        return {c.pid for c in self.children() if c.status() != psutil.STATUS_ZOMBIE}
+
+    def group_pids(self) -> set[int]:
+        """Every live process in the server's process group."""
+        out = set()
+        for p in psutil.process_iter(["pid", "status"]):
+            with contextlib.suppress(psutil.Error, ProcessLookupError):
+                if os.getpgid(p.pid) == self.pid and p.info["status"] != psutil.STATUS_ZOMBIE:
+                    out.add(p.pid)
+        return out
+
+    def signal(self, sig: int) -> None:
+        os.kill(self.pid, sig)
+
+    def wait_exit(self, timeout: float = 15.0) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout)
+
+    def kill_group(self) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)
+        if self.proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(5)
+
+    # -- logs -----------------------------------------------------------------
+
+    def stderr_text(self) -> str:
+        return self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
+
+    def events(self, name: str | None = None) -> list[dict[str, Any]]:
+        if not self.error_log.exists():
+            return []
+        out = []
+        for line in self.error_log.read_text(errors="replace").splitlines():
+            with contextlib.suppress(ValueError):
+                event = json.loads(line)
+                if name is None or event.get("event") == name:
+                    out.append(event)
+        return out
+
+    def wait_event(self, name: str, timeout: float = 10.0, count: int = 1) -> list[dict[str, Any]]:
+        return wait_for(
+            lambda: (ev if len(ev := self.events(name)) >= count else None),
+            timeout, f"{count} x event {name}",
+        )
+
+
+@contextlib.contextmanager
+def running(root: Path, spec: ServerSpec, *args: str) -> Iterator[Server]:
+    server = Server(root, spec)
+    try:
+        server.start(*args)
+        yield server
+    finally:
+        server.kill_group()
