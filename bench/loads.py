@@ -17,6 +17,7 @@ from bench.context import Ctx
 from bench.procs import BenchError, group_cpu_seconds
 from bench.results import Metric, Sample, ScenarioResult
 from bench.servers import App, Handle, Options, Server
+from bench.visitor import visitors
 
 METRICS = [
     Metric("rps", "req/s"),
@@ -25,6 +26,8 @@ METRICS = [
     Metric("p99_ms", "p99 ms", "{:.2f}", lower_is_better=True),
     Metric("errors", "sock err", lower_is_better=True),
     Metric("non2xx", "non-2xx", lower_is_better=True),
+    Metric("visitor_p99_ms", "visitor p99 ms", "{:.1f}", lower_is_better=True),
+    Metric("visitor_failed", "visitor fail", lower_is_better=True),
 ]
 
 
@@ -40,9 +43,11 @@ def sample(handle: Handle, load: Load, seconds: int) -> Sample:
     path = handle.server.url(load.app, load.path)
     run = wrk.WrkRun(handle.port, path, load.connections, seconds, load.headers)
     cpu0 = group_cpu_seconds(handle.pgid)
-    res = wrk.measure(run)
+    with visitors(handle.port, path) as tally:
+        res = wrk.measure(run)
     cpu = group_cpu_seconds(handle.pgid) - cpu0
     return {
+        **tally.figures("visitor_", seconds),
         "rps": res.rps, "requests": res.requests, "cpu_s": cpu,
         "req_per_cpu_s": res.requests / cpu if cpu > 0 else float("nan"),
         "p50_ms": res.p50_ms, "p99_ms": res.p99_ms,

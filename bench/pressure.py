@@ -14,24 +14,21 @@ import json
 import select
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import probe
+from bench import visitor
 from bench.context import Ctx
-from bench.loads import sample as wrk_sample
 from bench.loads import Load
+from bench.loads import sample as wrk_sample
 from bench.procs import BenchError
-from bench.results import Metric, Sample, ScenarioResult, percentile
+from bench.results import Metric, Sample, ScenarioResult
 from bench.servers import HELLO, Handle, Options, Server
 
 REPO = Path(__file__).resolve().parents[1]
 NORMAL_CLIENTS = 2
-NORMAL_TIMEOUT_S = 2.0
-MAX_NORMAL_REQUESTS = 200_000
 READY_DEADLINE_S = 40.0
 
 SLOW_METRICS = [
@@ -47,6 +44,8 @@ IDLE_METRICS = [
     Metric("rps", "req/s"),
     Metric("p99_ms", "p99 ms", "{:.2f}", lower_is_better=True),
     Metric("errors", "sock err", lower_is_better=True),
+    Metric("visitor_p99_ms", "visitor p99 ms", "{:.1f}", lower_is_better=True),
+    Metric("visitor_failed", "visitor fail", lower_is_better=True),
     Metric("idle_opened", "idle open"),
     Metric("idle_served", "idle served"),
     Metric("idle_cut", "idle cut"),
@@ -87,7 +86,7 @@ def _sample(ctx: Ctx, handle: Handle, crowd: Crowd) -> Sample:
     try:
         ready = _read_json_line(proc, READY_DEADLINE_S, prefix="ready ")
         if crowd.mode == "slow":
-            measured = _normal_clients(handle.port, path, seconds)
+            measured = visitor.run_for(handle.port, path, seconds, NORMAL_CLIENTS)
         else:
             measured = wrk_sample(handle, Load(HELLO, "/"), seconds)
         if proc.stdin:
@@ -135,33 +134,3 @@ def _end(proc: subprocess.Popen[str]) -> None:
     if proc.poll() is None:
         proc.kill()
     proc.communicate(timeout=10)
-
-
-def _normal_clients(port: int, path: str, seconds: float) -> Sample:
-    end = time.monotonic() + seconds
-    per_thread: list[tuple[list[float], int]] = []
-    threads = [threading.Thread(target=lambda: per_thread.append(_visit(port, path, end)))
-               for _ in range(NORMAL_CLIENTS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(seconds + NORMAL_TIMEOUT_S + 5)
-    latencies = [x for lat, _ in per_thread for x in lat]
-    failed = sum(f for _, f in per_thread)
-    return {"p50_ms": percentile(latencies, 50) * 1000, "p99_ms": percentile(latencies, 99) * 1000,
-            "ok": len(latencies), "failed": failed, "rps": len(latencies) / seconds}
-
-
-def _visit(port: int, path: str, end: float) -> tuple[list[float], int]:
-    latencies: list[float] = []
-    failed = 0
-    for _ in range(MAX_NORMAL_REQUESTS):
-        if time.monotonic() >= end:
-            break
-        got = probe.get(port, path, timeout_s=NORMAL_TIMEOUT_S)
-        if got.ok:
-            latencies.append(got.seconds)
-        else:
-            failed += 1
-    return latencies, failed
-

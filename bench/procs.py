@@ -128,7 +128,24 @@ def group_cpu_seconds(pgid: int) -> float:
 
 
 def children(pid: int) -> list[int]:
-    """Direct children of ``pid`` (from /proc, no psutil needed)."""
+    """Live direct children of ``pid``, from /proc/PID/task/*/children (fast), or a scan
+    of /proc where the kernel lacks that file."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+        listed = " ".join(Path(f"/proc/{pid}/task/{t}/children").read_text() for t in tids)
+    except FileNotFoundError:
+        return _scan_children(pid)
+    except (ProcessLookupError, PermissionError):
+        return []
+    return [int(c) for c in listed.split() if _alive(int(c))]
+
+
+def _alive(pid: int) -> bool:
+    fields = _stat_fields(pid)
+    return fields is not None and fields[0] != "Z"
+
+
+def _scan_children(pid: int) -> list[int]:
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():

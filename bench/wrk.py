@@ -68,11 +68,13 @@ def measure(run: WrkRun) -> WrkResult:
 
 
 def parse(text: str) -> WrkResult:
+    requests = int(_find(r"(\d+) requests in", text))
+    nothing = "nan" if requests == 0 else None  # wrk prints 0.00us percentiles then
     return WrkResult(
-        requests=int(_find(r"(\d+) requests in", text)),
+        requests=requests,
         rps=float(_find(r"Requests/sec:\s+([\d.]+)", text)),
-        p50_ms=_duration_ms(_find(r"\s50%\s+([\d.]+\w+)", text, "nan")),
-        p99_ms=_duration_ms(_find(r"\s99%\s+([\d.]+\w+)", text, "nan")),
+        p50_ms=_duration_ms(nothing or _find(r"\s50%\s+([\d.]+\w+)", text, "nan")),
+        p99_ms=_duration_ms(nothing or _find(r"\s99%\s+([\d.]+\w+)", text, "nan")),
         socket_errors=_socket_errors(text),
         non2xx=int(_find(r"Non-2xx or 3xx responses:\s+(\d+)", text, "0")),
     )

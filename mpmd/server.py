@@ -26,6 +26,7 @@ from mpmd.scoreboard.board import Scoreboard
 
 if TYPE_CHECKING:
     from wsgiref.types import WSGIApplication
+
     from mpmd.http.exchange import Handler
 
 log = structlog.get_logger("mpmd.server")

@@ -184,8 +184,10 @@ class _Session:
                 return None
             self._observer.reading()
             return self._read_head()
+        if type(event) is not Request:
+            return None  # the client closed after its last request
         self._observer.reading()
-        return event if type(event) is Request else None
+        return event
 
     def _wait_for_bytes(self) -> bool:
         """Keep-alive wait: False when the client closed or KeepAliveTimeout passed."""
@@ -237,15 +239,17 @@ class _Session:
                 method=request.method,
                 target=request.target.decode("latin-1"),
             )
-            self._fail_response(exchange, 500, "")
+            self._fail_response(exchange, 500, "", close=False)
 
-    def _fail_response(self, exchange: SocketExchange, status: int, detail: str) -> None:
+    def _fail_response(
+        self, exchange: SocketExchange, status: int, detail: str, close: bool = True
+    ) -> None:
         conn = self._ch.conn
         if exchange.headers_sent or self._ch.eof:
             conn.set_close()  # cut short: closing is the only honest end
             return
         try:
-            exchange.respond_error(status, detail)
+            exchange.respond_error(status, detail, close=close)
         except LocalProtocolError:  # the handler left the core in ERROR
             conn.set_close()
 
@@ -264,6 +268,9 @@ class _Session:
         )
 
     def _report(self, exchange: SocketExchange) -> None:
+        """The Transaction of one response.  Bytes are counted per cycle, so bytes
+        of a pipelined request that arrived with the previous one count there;
+        ``status`` is 0 if the client vanished before the handler set one."""
         ch = self._ch
         self._observer.finished(
             Transaction(

@@ -82,8 +82,8 @@ class Channel:
         self._set_timeout(timeout)
         try:
             data = self.sock.recv(READ_SIZE)
-        except TimeoutError:
-            raise
+        except (TimeoutError, BlockingIOError):
+            raise  # nothing arrived in time: the connection itself is fine
         except OSError:
             self.broken = True
             raise
@@ -94,6 +94,15 @@ class Channel:
         self.mark_start()
         self.bytes_in += len(data)
         return len(data)
+
+    def receive_nowait(self) -> int | None:
+        """One read into the core if bytes are there: the count, 0 at EOF, None
+        when nothing is (the event MPM parks the connection then)."""
+        self._set_timeout(0.0)
+        try:
+            return self.receive(0.0)
+        except (BlockingIOError, TimeoutError):
+            return None
 
     def send(self, data: bytes, more: bool = False) -> None:
         """Send all of ``data`` within Timeout; ``more``: further bytes follow at once."""

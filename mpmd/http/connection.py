@@ -131,6 +131,13 @@ class HTTPConnection:
         """The request of the current cycle, once ``next_event()`` returned it."""
         return self._request
 
+    @property
+    def ready(self) -> bool:
+        """An event waits that needs no more bytes (a request head, an error,
+        EOF): what the event MPM's poller checks before handing the connection
+        to a worker thread.  Consumes nothing."""
+        return bool(self._reader.events) or self._eof
+
     def receive_data(self, data: bytes) -> None:
         """Hand over bytes read from the peer; ``b""`` means it closed its side (EOF)."""
         if self._eof:

@@ -90,16 +90,16 @@ class _Head:
         expect = self.expect is not None and _expects_continue(self.expect, version)
         path, query = _split_target(self.url)
         return Request(
-            method,
-            self.url,
-            path,
-            query,
-            version,
-            tuple(self.fields),
-            parser.should_keep_alive(),
-            expect,
-            length,
-            chunked,
+            method=method,
+            target=self.url,
+            path=path,
+            query=query,
+            http_version=version,
+            headers=tuple(self.fields),
+            keep_alive=parser.should_keep_alive(),
+            expect_continue=expect,
+            content_length=length,
+            chunked=chunked,
         )
 
 

@@ -29,7 +29,18 @@ from mpmd.http.timeouts import ReadDeadline
 
 #: Stands in for the request when none could be parsed (a 400 or 408 answered
 #: before a head was complete): ``method == ""``.  Access logs print "-".
-UNPARSED = Request("", b"", b"", b"", "1.1", (), False, False, None, False)
+UNPARSED = Request(
+    method="",
+    target=b"",
+    path=b"",
+    query=b"",
+    http_version="1.1",
+    headers=(),
+    keep_alive=False,
+    expect_continue=False,
+    content_length=None,
+    chunked=False,
+)
 
 
 class BodyReader:
@@ -213,11 +224,12 @@ class SocketExchange:
     def set_close(self) -> None:
         self._ch.conn.set_close()
 
-    def respond_error(self, status: int, detail: str = "") -> None:
-        """Replace whatever the handler set by a short HTML error page, and close."""
+    def respond_error(self, status: int, detail: str = "", *, close: bool = True) -> None:
+        """Replace whatever the handler set by a short HTML error page (and close)."""
         phrase = _phrase(status)
         body = _error_page(status, phrase, detail)
-        self.set_close()
+        if close:
+            self.set_close()
         self.start_response(
             status,
             phrase,
@@ -260,9 +272,10 @@ def _phrase(status: int) -> str:
 
 
 def _error_page(status: int, phrase: str, detail: str) -> bytes:
+    paragraph = f"<p>{html.escape(detail)}</p>\n" if detail else ""
     text = (
         "<!DOCTYPE html>\n<html><head>\n"
         f"<title>{status} {phrase}</title>\n</head><body>\n<h1>{phrase}</h1>\n"
-        f"<p>{html.escape(detail)}</p>\n</body></html>\n"
+        f"{paragraph}</body></html>\n"
     )
     return text.encode("latin-1", "replace")

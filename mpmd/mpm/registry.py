@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 #: LoadModule name -> "module:attribute" of the MPM implementation.
 BUILTIN: dict[str, str] = {
     "mpm_prefork_module": "mpmd.mpm.prefork:PreforkMPM",
+    "mpm_worker_module": "mpmd.mpm.threaded:WorkerMPM",
+    "mpm_event_module": "mpmd.mpm.threaded:EventMPM",
 }
 
 
@@ -47,7 +49,7 @@ def default_module() -> tuple[str, str]:
         return "mpm_event_module", "threads and epoll are available"
     if "mpm_worker_module" in have:
         return "mpm_worker_module", "threads are available, no epoll/kqueue"
-    return "mpm_prefork_module", "the only MPM built in"
+    return "mpm_prefork_module", "no threaded MPM is available"
 
 
 def load(module: str) -> MPM:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -10,9 +11,7 @@ import pytest
 from mpmd.http.blocking import ConnectionSettings
 from mpmd.http.exchange import Handler
 
-from .http_server import Server, settings
-
-StartServer = Callable[..., Server]
+from .http_server import Server, StartServer, settings
 
 
 @pytest.fixture
@@ -25,8 +24,9 @@ def start_server() -> Iterator[StartServer]:
         *,
         draining: Callable[[], bool] = lambda: False,
         wrap: Callable[[socket.socket], socket.socket] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> Server:
-        server = Server(handler, conn_settings or settings(), draining, wrap)
+        server = Server(handler, conn_settings or settings(), draining, wrap, clock)
         servers.append(server)
         return server
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from mpmd.config.model import RequestLimits, RequestReadTimeout
 from mpmd.http.blocking import ConnectionSettings, serve_connection
 from mpmd.http.events import Request
-from mpmd.http.exchange import Handler, Transaction
+from mpmd.http.exchange import Exchange, Handler, Transaction
 
 WAIT = 5.0  # seconds any single wait in these tests may take at most
 
@@ -131,11 +131,14 @@ class Client:
         raise AssertionError("endless chunks")
 
     def read_to_eof(self) -> bytes:
+        """Everything until the server closes; then close our side too (which
+        ends the server's lingering close at once)."""
         for _ in range(100_000):
             try:
                 self._fill()
             except EOFError:
                 out, self.buf = self.buf, b""
+                self.sock.close()
                 return out
         raise AssertionError("no EOF")
 
@@ -157,7 +160,9 @@ class Server:
         conn_settings: ConnectionSettings,
         draining: Callable[[], bool],
         wrap: Callable[[socket.socket], socket.socket] | None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self.clock = clock
         self.handler, self.settings, self.draining, self.wrap = (
             handler,
             conn_settings,
@@ -196,6 +201,7 @@ class Server:
                 self.settings,
                 self.observer,
                 self.draining,
+                clock=self.clock,
             )
             self.served.append(served)
         except BaseException as exc:  # reported by wait()
@@ -217,3 +223,28 @@ class Server:
         self.listener.close()
         for thread in self.threads:
             thread.join(WAIT)
+
+
+StartServer = Callable[..., Server]
+
+
+# -- small handlers shared by the tests --
+
+
+def hello(exchange: Exchange) -> None:
+    body = b"hello " + exchange.request.target
+    exchange.start_response(200, "OK", [("Content-Type", "text/plain"),
+                                        ("Content-Length", str(len(body)))])  # fmt: skip
+    exchange.write(body)
+
+
+def echo(exchange: Exchange) -> None:
+    body = exchange.input.read()
+    exchange.start_response(200, "OK", [("Content-Length", str(len(body)))])
+    exchange.write(body)
+
+
+def stream(exchange: Exchange) -> None:
+    exchange.start_response(200, "OK", [("Content-Type", "text/plain")])
+    for piece in (b"one ", b"two ", b"three"):
+        exchange.write(piece)

@@ -62,15 +62,15 @@ def fails(write: Write) -> Callable[..., ConfigError]:
 def mpms(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
     """mpms(*modules): make exactly these MPMs available in the registry.
 
-    Autouse, with prefork only by default, so these tests mean the same
-    whichever MPMs the build has.
+    Autouse, with all three by default, so these tests mean the same
+    whichever MPMs the build (or an installed plug-in) adds.
     """
 
     def _mpms(*modules: str) -> None:
         table = {name: f"mpmd.mpm.{name.split('_')[1]}:MPM" for name in modules}
         monkeypatch.setattr(registry, "implementations", lambda: dict(table))
 
-    _mpms("mpm_prefork_module")
+    _mpms("mpm_prefork_module", "mpm_worker_module", "mpm_event_module")
     yield _mpms
 
 

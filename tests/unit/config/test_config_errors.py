@@ -73,7 +73,10 @@ def test_unknown_module(fails: Fails, tmp_path: Path) -> None:
     assert error.where == where(tmp_path, 3)
 
 
-def test_known_mpm_missing_from_this_build(fails: Fails, tmp_path: Path) -> None:
+def test_known_mpm_missing_from_this_build(
+    fails: Fails, tmp_path: Path, mpms: Callable[..., None]
+) -> None:
+    mpms("mpm_prefork_module")
     error = fails("Listen 80\nLoadModule mpm_worker_module modules/mod_mpm_worker.so\n")
     assert (error.message, error.where) == (
         "MPM module mpm_worker_module is not available in this build",

@@ -40,10 +40,13 @@ def test_default_mpm_with_all_three_is_event(write: Write, all_mpms: None) -> No
     assert config.modules == (*BUILTIN_MODULES, "mpm_event_module")
 
 
-def test_default_mpm_with_prefork_only_is_prefork(write: Write) -> None:
+def test_default_mpm_with_prefork_only_is_prefork(
+    write: Write, mpms: Callable[..., None]
+) -> None:
+    mpms("mpm_prefork_module")
     config = load_config(str(write("mpmd.conf", TUNING)), (), {})
     assert config.mpm_module == "mpm_prefork_module"
-    assert config.mpm_chosen_by == "platform default (the only MPM built in)"
+    assert config.mpm_chosen_by == "platform default (no threaded MPM is available)"
     assert config.mpm_settings.start_servers == 2
 
 

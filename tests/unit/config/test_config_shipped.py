@@ -39,30 +39,45 @@ def test_conf_and_yaml_describe_the_same_server() -> None:
 def test_shipped_server() -> None:
     config = load_config(str(CONFIG / "mpmd.conf"), (), {})
     assert [str(address) for address in config.listen] == ["127.0.0.1:8080"]
-    assert config.mpm_module == "mpm_prefork_module"
-    assert config.mpm_settings == PreforkSettings(
-        start_servers=5,
-        server_limit=256,
-        max_request_workers=150,
-        max_connections_per_child=0,
-        thread_limit=1,
-        min_spare_servers=5,
-        max_spare_servers=10,
-    )
+    assert config.mpm_module == "mpm_event_module"
+    assert config.mpm_settings == DEBIAN_THREADED
     assert config.pid_file == str(CONFIG / "run" / "mpmd.pid")
     assert config.document_root == str(CONFIG / "htdocs")
     assert (config.error_log, config.log_level, config.keep_alive) == ("stderr", "info", True)
     assert config.custom_logs[0].target == str(CONFIG / "logs" / "access.log")
-    assert [(loc.path, loc.handler, loc.require) for loc in config.locations] == [
-        ("/server-status", "server-status", ("local",))
-    ]
+    assert config.locations == ()
     assert [w.message for w in config.warnings if "DocumentRoot" not in w.message] == []
 
 
-@pytest.mark.parametrize("module", ["mpm_worker_module", "mpm_event_module"])
+DEBIAN_THREADED = ThreadedSettings(
+    start_servers=2,
+    server_limit=16,
+    max_request_workers=150,
+    max_connections_per_child=0,
+    thread_limit=64,
+    threads_per_child=25,
+    min_spare_threads=25,
+    max_spare_threads=75,
+    async_request_worker_factor=2.0,
+)
+DEBIAN_PREFORK = PreforkSettings(
+    start_servers=5,
+    server_limit=256,
+    max_request_workers=150,
+    max_connections_per_child=0,
+    thread_limit=1,
+    min_spare_servers=5,
+    max_spare_servers=10,
+)
+
+
+@pytest.mark.parametrize(
+    ("module", "expected"),
+    [("mpm_worker_module", DEBIAN_THREADED), ("mpm_prefork_module", DEBIAN_PREFORK)],
+)
 @pytest.mark.parametrize("name", ["mpmd.conf", "mpmd.yaml"])
 def test_switching_the_loadmodule_line_picks_up_debians_tuning(
-    tmp_path: Path, all_mpms: None, module: str, name: str
+    tmp_path: Path, all_mpms: None, module: str, expected: object, name: str
 ) -> None:
     root = tmp_path / "config"
     shutil.copytree(CONFIG, root, ignore=shutil.ignore_patterns("htdocs"))
@@ -70,21 +85,11 @@ def test_switching_the_loadmodule_line_picks_up_debians_tuning(
     lines = main.read_text(encoding="utf-8").splitlines(keepends=True)
     loads = [i for i, line in enumerate(lines) if line.startswith("LoadModule")]
     assert len(loads) == 1  # the one line an operator edits to switch MPMs
-    lines[loads[0]] = lines[loads[0]].replace("mpm_prefork_module", module)
+    lines[loads[0]] = lines[loads[0]].replace("mpm_event_module", module)
     main.write_text("".join(lines), encoding="utf-8")
     config = load_config(str(main), (), {})
     assert config.mpm_module == module
-    assert config.mpm_settings == ThreadedSettings(
-        start_servers=2,
-        server_limit=16,
-        max_request_workers=150,
-        max_connections_per_child=0,
-        thread_limit=64,
-        threads_per_child=25,
-        min_spare_threads=25,
-        max_spare_threads=75,
-        async_request_worker_factor=2.0,
-    )
+    assert config.mpm_settings == expected
 
 
 def test_hello_example(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -134,6 +134,7 @@ def test_bytes_after_a_closing_request_are_ignored() -> None:
     outcome, conn = run([b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\ngarbage\x00"])
     assert [type(item) for item in outcome] == [Request, EndOfMessage]
     assert not conn.keep_alive
+    assert not conn._reader.events  # nothing parsed, queued or failed after the close
 
 
 def test_http10_body_is_never_close_delimited() -> None:
@@ -246,6 +247,28 @@ def test_a_head_that_never_ends_is_cut_at_the_bound() -> None:
         conn.next_event()
     assert info.value.error_status_hint == 431
     assert len(conn._reader.events) == 0
+
+
+@pytest.mark.parametrize("start", [b"0\r\nX-Trailer: ", b"5;ext="])
+def test_chunk_lines_and_trailers_that_never_end_are_cut(start: bytes) -> None:
+    conn = HTTPConnection(SMALL)
+    conn.receive_data(b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n")
+    assert isinstance(conn.next_event(), Request)
+    conn.receive_data(start)
+    for _ in range(1000):
+        conn.receive_data(b"v" * 64)
+        if conn._reader.events:
+            break
+    with pytest.raises(RemoteProtocolError) as info:
+        conn.next_event()
+    assert info.value.error_status_hint == 400
+
+
+def test_many_small_chunks_are_fine() -> None:
+    body = b"".join(b"1\r\n%c\r\n" % (97 + i % 26) for i in range(2000)) + b"0\r\n\r\n"
+    head = b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+    outcome, _ = run(pieces(head + body, "random"), RequestLimits(line=100, fields=5))
+    assert isinstance(outcome[1], Data) and len(outcome[1].data) == 2000
 
 
 SMUGGLING = [

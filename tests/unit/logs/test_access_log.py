@@ -278,7 +278,8 @@ class TestAccessLog:
 
     def test_unopenable_path_is_startup_error(self, tmp_path: Path) -> None:
         with pytest.raises(StartupError, match="could not open transfer log file"):
-            AccessLog.open(str(tmp_path / "missing-dir" / "access.log"), COMMON)
+            (tmp_path / "a-file").write_text("")
+            AccessLog.open(str(tmp_path / "a-file" / "access.log"), COMMON)
 
     def test_piped_logs_are_refused(self) -> None:
         with pytest.raises(ConfigError, match="piped"):

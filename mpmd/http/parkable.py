@@ -1,0 +1,209 @@
+"""Connections that wait in a poller between requests (the event MPM's driver).
+
+A :class:`Parked` connection is a socket plus its sans-I/O core, owned either
+by the poller (waiting for bytes) or by one worker thread (serving).  The
+poller calls :func:`feed` when the socket is readable: bytes go into the core,
+and the connection is *ready* for a worker once the core holds a whole
+request head (or an error to answer).  A worker calls :func:`serve_parkable`,
+which serves requests with the blocking driver's session while the next
+request is already there, and hands the connection back (returns ``True``)
+as soon as it would have to wait for one.
+
+Timers: a new connection gets RequestReadTimeout's header stage from accept
+(Apache starts it there too); an idle keep-alive connection gets
+KeepAliveTimeout, and its header stage starts with the first byte of its next
+request.  :func:`answer_timeout` ends an expired one: ``408`` if part of a
+request came, else a quiet close.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import structlog
+
+from mpmd.http.blocking import (
+    ConnectionObserver,
+    ConnectionSettings,
+    _Session,
+    _set_nodelay,
+)
+from mpmd.http.channel import READ_SIZE, Channel
+from mpmd.http.connection import HTTPConnection
+from mpmd.http.errors import RemoteProtocolError
+from mpmd.http.events import NEED_DATA, Request
+from mpmd.http.exchange import Address, Handler
+from mpmd.http.timeouts import ReadDeadline
+
+log = structlog.get_logger("mpmd.http")
+
+_TIMEOUT_RESPONSE = (
+    b"HTTP/1.1 408 Request Timeout\r\nContent-Type: text/plain\r\n"
+    b"Content-Length: 16\r\nConnection: close\r\n\r\nRequest Timeout\n"
+)
+
+
+@dataclass(eq=False)
+class Parked:
+    """One connection between requests (or before its first one)."""
+
+    sock: socket.socket
+    client: Address
+    server: Address
+    conn: HTTPConnection
+    head: ReadDeadline | None  # header stage, once a byte of the request came
+    deadline: float  # monotonic: when the poller gives up on it
+    parked_at: float
+    idle_keepalive: bool = False  # waiting for the first byte of a next request
+    partial: bool = False  # part of a request head has arrived
+    served: int = 0  # requests served on this connection
+    token: int = field(default=0)  # bumped on every move; stale timers are ignored
+
+
+def new_parked(
+    sock: socket.socket, client: Address, server: Address, settings: ConnectionSettings
+) -> Parked:
+    """A freshly accepted connection, waiting for its first request."""
+    sock.setblocking(False)
+    _set_nodelay(sock)
+    now = time.monotonic()
+    head = ReadDeadline(settings.read_timeout.header, now)
+    conn = HTTPConnection(settings.limits, server_header=settings.server_header)
+    return Parked(sock, client, server, conn, head, _deadline(head, now, settings), now)
+
+
+def _deadline(head: ReadDeadline, now: float, settings: ConnectionSettings) -> float:
+    remaining = head.remaining(now)
+    # With the header stage disabled, Timeout still bounds a silent client.
+    return now + (settings.timeout if math.isinf(remaining) else remaining)
+
+
+def feed(parked: Parked, settings: ConnectionSettings, now: float) -> str:
+    """Read what the socket has: ``"ready"`` for a worker, ``"wait"``, or ``"closed"``."""
+    try:
+        data = parked.sock.recv(READ_SIZE)
+    except (BlockingIOError, InterruptedError):
+        return "wait"
+    except OSError:
+        return "closed"
+    if not data:
+        return "closed"  # gone between requests, or mid-head: nobody to answer
+    parked.conn.receive_data(data)
+    if parked.head is None:  # the first byte of a next request starts its header stage
+        parked.head = ReadDeadline(settings.read_timeout.header, now)
+    parked.head.extend(len(data))
+    parked.idle_keepalive, parked.partial = False, True
+    parked.deadline = _deadline(parked.head, now, settings)
+    return "ready" if parked.conn.ready else "wait"
+
+
+def answer_timeout(parked: Parked) -> None:
+    """The poller's deadline passed: 408 if part of a request came, then close."""
+    if parked.partial:
+        with contextlib.suppress(OSError):
+            parked.sock.send(_TIMEOUT_RESPONSE)
+    close_parked(parked)
+
+
+def close_parked(parked: Parked) -> None:
+    with contextlib.suppress(OSError):
+        parked.sock.shutdown(socket.SHUT_WR)
+    parked.sock.close()
+
+
+def serve_parkable(
+    parked: Parked,
+    handler: Handler,
+    settings: ConnectionSettings,
+    observer: ConnectionObserver,
+    draining: Callable[[], bool],
+) -> bool:
+    """Serve the ready request(s) of ``parked``; True if it should be parked again.
+
+    On ``False`` the connection has been closed (lingering close)."""
+    channel = Channel(parked.sock, parked.conn, settings.timeout, time.monotonic)
+    session = _ParkableSession(
+        channel, handler, settings, observer, draining, parked.client, parked.server
+    )
+    session.served = parked.served
+    try:
+        again = session.run_parkable()
+    except OSError:
+        if not channel.broken:
+            log.exception("connection_failed")
+        again = False
+    except Exception:
+        log.exception("connection_failed")
+        again = False
+    if again:
+        _repark(parked, session, channel, settings)
+        return True
+    observer.closing()
+    channel.lingering_close()
+    return False
+
+
+def _repark(
+    parked: Parked, session: _ParkableSession, channel: Channel, settings: ConnectionSettings
+) -> None:
+    now = time.monotonic()
+    parked.sock.setblocking(False)
+    parked.served = session.served
+    parked.parked_at = now
+    parked.partial = session.partial
+    if session.partial:  # a head has begun: its header stage runs on
+        parked.head = ReadDeadline(settings.read_timeout.header, now)
+        parked.idle_keepalive = False
+        parked.deadline = _deadline(parked.head, now, settings)
+    else:
+        parked.head = None
+        parked.idle_keepalive = True
+        parked.deadline = now + settings.keep_alive_timeout
+
+
+class _ParkableSession(_Session):
+    """The blocking session, except that it never waits for a next request:
+    when one is not already there it stops and reports ``parked``."""
+
+    __slots__ = ("partial", "want_park")
+
+    def run_parkable(self) -> bool:
+        self.want_park = self.partial = False
+        self._observer.reading()
+        request = self._read_head()  # complete already: the poller said "ready"
+        while request is not None:
+            if not self._serve(request):
+                self.served += 1
+                return False
+            self.served += 1
+            request = self._next_request()
+        return self.want_park
+
+    def _next_request(self) -> Request | None:
+        conn = self._ch.conn
+        conn.start_next_cycle()
+        self._begin_cycle()
+        while True:
+            try:
+                event = conn.next_event()
+            except RemoteProtocolError as error:  # a bad pipelined request
+                self._reject(error)
+                return None
+            if type(event) is Request:
+                self._observer.reading()
+                return event
+            if event is not NEED_DATA:
+                return None  # the client closed after its last request
+            received = self._ch.receive_nowait()
+            if received is None:  # nothing more now: back to the poller
+                self.want_park = True
+                self.partial = self._ch.bytes_in > self._in0
+                self._observer.keepalive()
+                return None
+            if received == 0:
+                return None

@@ -1,0 +1,283 @@
+"""The serving loop of an event child (imported only inside the child).
+
+Theory of operation.  The main thread is the **poller**: one epoll holds the
+child's wake-up socket, the listeners (while the child admits connections)
+and every *parked* connection — new ones, idle keep-alive ones, and those
+whose request head has not fully arrived.  Bytes a parked connection sends are
+fed to its sans-I/O core by the poller; only when the core holds a complete
+request head (or an error to answer) does the connection go to one of the
+ThreadsPerChild **worker threads**.  So a slow client that trickles its head
+holds no thread, and RequestReadTimeout is enforced here (408 on expiry).
+
+A worker serves the request and, while the next request is already there
+(pipelined, or arrived meanwhile), the next one too; when the connection goes
+idle it hands it back to the poller (``serve_parkable`` returns ``True``)
+instead of blocking in a keep-alive wait.  Idle keep-alive connections cost
+a dict entry and an epoll registration, no thread.
+
+Admission (Apache's event MPM): the child accepts only while
+``connections - closing < ThreadsPerChild + idle_workers * AsyncRequestWorkerFactor``,
+and flags itself ``not_accepting`` in the scoreboard otherwise; when no worker
+is idle it also closes keep-alive connections that have been idle for a while
+(they would otherwise wait behind busy workers), oldest first.
+
+Graceful stop: stop accepting; connections in workers get ``Connection:
+close`` on their next response; parked idle ones are kept until their next
+request (answered with ``Connection: close``) or KeepAliveTimeout — closing
+them under a client that is sending would lose its request.  The child exits
+when it holds no connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import queue
+import select
+import threading
+import time
+from dataclasses import dataclass, field
+
+import structlog
+
+from mpmd.config.model import ThreadedSettings
+from mpmd.errors import ChildExit
+from mpmd.http.blocking import ConnectionSettings
+from mpmd.http.exchange import Handler
+from mpmd.http.parkable import (
+    Parked,
+    answer_timeout,
+    close_parked,
+    feed,
+    new_parked,
+    serve_parkable,
+)
+from mpmd.logs.access import open_access_logs
+from mpmd.mpm.acceptor import Acceptor
+from mpmd.mpm.base import ChildContext
+from mpmd.mpm.child import ChildControl, exit_child, master_alive
+from mpmd.mpm.recorder import SlotRecorder
+from mpmd.scoreboard.states import State
+
+log = structlog.get_logger("mpmd.event")
+
+PARENT_CHECK_INTERVAL = 1.0
+#: keep-alive connections idle at least this long may be closed when no worker is free
+KEEPALIVE_RECLAIM_AFTER = 1.0
+_IN = select.EPOLLIN | select.EPOLLRDHUP
+
+
+@dataclass(order=True)
+class _Timer:
+    at: float
+    fd: int = field(compare=False)
+    token: int = field(compare=False)
+
+
+class EventChild:
+    def __init__(self, ctx: ChildContext, control: ChildControl, handler: Handler) -> None:
+        settings = ctx.config.mpm_settings
+        assert isinstance(settings, ThreadedSettings)
+        self.ctx, self.control, self.handler = ctx, control, handler
+        self.settings = ConnectionSettings.from_config(ctx.config)
+        self.threads_n = settings.threads_per_child
+        self.factor = settings.async_request_worker_factor
+        self.proc = ctx.scoreboard.process(ctx.slot)
+        self.epoll = select.epoll()
+        self.epoll.register(control.wake_r.fileno(), select.EPOLLIN)
+        self.acceptor = Acceptor(ctx.listeners, self.epoll)
+        self.parked: dict[int, Parked] = {}
+        self.timers: list[_Timer] = []
+        self.jobs: queue.SimpleQueue[Parked | None] = queue.SimpleQueue()
+        self.returned: queue.SimpleQueue[Parked] = queue.SimpleQueue()
+        self.lock = threading.Lock()
+        self.idle_workers = 0
+        self.in_workers = 0  # connections a worker is serving
+        self.accepted_total = 0
+        self.max_connections = settings.max_connections_per_child
+        self.recycling = False
+
+    # -- main loop --------------------------------------------------------------
+
+    def run(self) -> int:
+        threads = self._start_workers()
+        log.debug("child_ready", threads=self.threads_n)
+        while not (self._stopping() and self._connections() == 0):
+            self._poll_once()
+        for _ in threads:
+            self.jobs.put(None)
+        for t in threads:
+            t.join()
+        for i in range(self.threads_n):
+            self.ctx.scoreboard.worker(self.ctx.slot, i).status = State.GRACEFUL.value
+        return ChildExit.OK
+
+    def _stopping(self) -> bool:
+        return self.control.stopping or self.recycling
+
+    def _connections(self) -> int:
+        with self.lock:
+            return len(self.parked) + self.in_workers
+
+    def _poll_once(self) -> None:
+        self._admit()
+        now = time.monotonic()
+        timeout = PARENT_CHECK_INTERVAL
+        if self.timers:
+            timeout = min(timeout, max(self.timers[0].at - now, 0.0))
+        events = self.epoll.poll(timeout)
+        if not master_alive(self.ctx.master_pid):
+            exit_child(ChildExit.OK)
+        ready: set[int] = set()
+        for fd, _mask in events:
+            if fd == self.control.wake_r.fileno():
+                self.control.drain_wakeups()
+                self._take_returned()
+            elif self.acceptor.owns(fd):
+                ready.add(fd)
+            else:
+                self._readable(fd)
+        if ready and not self._stopping():
+            self._accept(ready)
+        self._expire(time.monotonic())
+        self._publish()
+
+    # -- admission and accepting --------------------------------------------------
+
+    def _admit(self) -> None:
+        """Apache's rule: connections - closing < TPC + idle_workers * factor."""
+        with self.lock:
+            idle = self.idle_workers
+            busy_conns = len(self.parked) + self.in_workers
+        limit = self.threads_n + idle * self.factor
+        admit = not self._stopping() and busy_conns < limit
+        if admit:
+            self.acceptor.resume()
+        else:
+            self.acceptor.pause()
+            if idle == 0:
+                self._reclaim_keepalive()
+        self.proc.not_accepting = 0 if admit else 1
+
+    def _accept(self, ready: set[int]) -> None:
+        accepted = self.acceptor.accept(ready)
+        if accepted is None:
+            return
+        parked = new_parked(accepted.sock, accepted.client, accepted.server, self.settings)
+        self.accepted_total += 1
+        if self.max_connections and self.accepted_total >= self.max_connections:
+            log.info("child_recycling", connections=self.accepted_total)
+            self.recycling = True
+        self._park(parked)
+
+    # -- parked connections ---------------------------------------------------------
+
+    def _park(self, parked: Parked) -> None:
+        fd = parked.sock.fileno()
+        with self.lock:
+            self.parked[fd] = parked
+        self.epoll.register(fd, _IN)
+        parked.token += 1
+        heapq.heappush(self.timers, _Timer(parked.deadline, fd, parked.token))
+
+    def _unpark(self, fd: int) -> Parked:
+        with self.lock:
+            parked = self.parked.pop(fd)
+        self.epoll.unregister(fd)
+        parked.token += 1  # its timers are stale now
+        return parked
+
+    def _readable(self, fd: int) -> None:
+        parked = self.parked.get(fd)
+        if parked is None:
+            return
+        outcome = feed(parked, self.settings, time.monotonic())
+        if outcome == "wait":
+            heapq.heappush(self.timers, _Timer(parked.deadline, fd, parked.token))
+            return
+        parked = self._unpark(fd)
+        if outcome == "ready":
+            self._dispatch(parked)
+        else:  # "closed": the client went away between requests
+            close_parked(parked)
+
+    def _dispatch(self, parked: Parked) -> None:
+        with self.lock:
+            self.in_workers += 1
+        self.jobs.put(parked)
+
+    def _take_returned(self) -> None:
+        while True:
+            try:
+                parked = self.returned.get_nowait()
+            except queue.Empty:
+                return
+            with self.lock:
+                self.in_workers -= 1
+            if parked.conn.ready:  # bytes came while it travelled back
+                self._dispatch(parked)
+            else:
+                self._park(parked)
+
+    def _expire(self, now: float) -> None:
+        while self.timers and self.timers[0].at <= now:
+            timer = heapq.heappop(self.timers)
+            parked = self.parked.get(timer.fd)
+            if parked is None or parked.token != timer.token:
+                continue  # stale: the connection moved on
+            if parked.deadline > now:  # MinRate moved it: look again later
+                heapq.heappush(self.timers, _Timer(parked.deadline, timer.fd, parked.token))
+                continue
+            answer_timeout(self._unpark(timer.fd))
+
+    def _reclaim_keepalive(self) -> None:
+        """All workers busy: close keep-alive connections idle for a while,
+        so their clients reconnect to a child that can serve them."""
+        now = time.monotonic()
+        for fd, parked in list(self.parked.items()):
+            if parked.idle_keepalive and now - parked.parked_at >= KEEPALIVE_RECLAIM_AFTER:
+                close_parked(self._unpark(fd))
+
+    def _publish(self) -> None:
+        """Per-process counts for server-status (Apache's async columns)."""
+        proc = self.proc
+        with self.lock:
+            proc.connections = len(self.parked) + self.in_workers
+            proc.keep_alive = sum(1 for p in self.parked.values() if p.idle_keepalive)
+
+    # -- worker threads ---------------------------------------------------------------
+
+    def _start_workers(self) -> list[threading.Thread]:
+        logs = open_access_logs(self.ctx.config)
+        extended = bool(self.ctx.config.extended_status)
+        threads = []
+        for i in range(self.threads_n):
+            recorder = SlotRecorder(self.ctx.scoreboard, self.ctx.slot, i, logs, extended)
+            t = threading.Thread(target=self._worker, args=(recorder,), name=f"worker-{i}",
+                                 daemon=True)
+            t.start()
+            threads.append(t)
+        return threads
+
+    def _worker(self, recorder: SlotRecorder) -> None:
+        wake = self.control.wake_w
+        while True:
+            recorder.idle()
+            with self.lock:
+                self.idle_workers += 1
+            parked = self.jobs.get()
+            with self.lock:
+                self.idle_workers -= 1
+            if parked is None:
+                return
+            recorder.connection_started(parked.client)
+            keep = serve_parkable(parked, self.handler, self.settings, recorder, self._stopping)
+            if keep:
+                self.returned.put(parked)
+            else:
+                with self.lock:
+                    self.in_workers -= 1
+            # Wake the poller: it re-parks the connection and re-checks admission.
+            # A full buffer means it has wake-ups pending already.
+            with contextlib.suppress(OSError):
+                wake.send(b"r")

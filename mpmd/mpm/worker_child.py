@@ -1,0 +1,133 @@
+"""The serving loop of a worker child (imported only inside the child).
+
+ThreadsPerChild worker threads each serve one connection from accept to
+close, keep-alive included, with the blocking driver.  The main thread is the
+listener (Apache's listener thread): it accepts only while a worker thread is
+idle (Apache's ``ap_queue_info_wait_for_idler``), and pauses its listeners
+otherwise, so connections go to a child that can serve them now instead of
+queueing behind busy threads — which is also what keeps keep-alive
+connections from piling up on one child.
+
+Graceful stop (USR1 from the master, or MaxConnectionsPerChild reached): the
+listener stops accepting, each thread finishes its connection (the next
+response says ``Connection: close``), and the child exits when all are done.
+"""
+
+from __future__ import annotations
+
+import queue
+import select
+import threading
+
+import structlog
+
+from mpmd.errors import ChildExit
+from mpmd.http.blocking import ConnectionSettings, serve_connection
+from mpmd.http.exchange import Handler
+from mpmd.logs.access import open_access_logs
+from mpmd.mpm.acceptor import Accepted, Acceptor
+from mpmd.mpm.base import ChildContext
+from mpmd.mpm.child import ChildControl, exit_child, master_alive
+from mpmd.mpm.recorder import SlotRecorder
+from mpmd.scoreboard.states import State
+
+log = structlog.get_logger("mpmd.worker")
+
+PARENT_CHECK_INTERVAL = 1.0
+IDLER_WAIT = 0.2  # seconds between stop checks while every thread is busy
+
+
+class WorkerChild:
+    def __init__(self, ctx: ChildContext, control: ChildControl, handler: Handler) -> None:
+        self.ctx = ctx
+        self.control = control
+        self.handler = handler
+        self.settings = ConnectionSettings.from_config(ctx.config)
+        self.threads_n = ctx.scoreboard.process(ctx.slot).threads
+        self.queue: queue.SimpleQueue[Accepted | None] = queue.SimpleQueue()
+        self.idlers = threading.Semaphore(0)
+        self.epoll = select.epoll()
+        self.epoll.register(control.wake_r.fileno(), select.EPOLLIN)
+        self.acceptor = Acceptor(ctx.listeners, self.epoll)
+        self.connections = 0
+        self.max_connections = ctx.config.mpm_settings.max_connections_per_child
+        self.recycling = False
+
+    def run(self) -> int:
+        logs = open_access_logs(self.ctx.config)
+        extended = bool(self.ctx.config.extended_status)
+        threads = [
+            threading.Thread(
+                target=self._worker,
+                args=(SlotRecorder(self.ctx.scoreboard, self.ctx.slot, i, logs, extended),),
+                name=f"worker-{i}",
+                daemon=True,
+            )
+            for i in range(self.threads_n)
+        ]
+        for t in threads:
+            t.start()
+        log.debug("child_ready", threads=self.threads_n)
+        self._listen()
+        self._drain(threads)
+        return ChildExit.OK
+
+    def _stopping(self) -> bool:
+        return self.control.stopping or self.recycling
+
+    def _listen(self) -> None:
+        while not self._stopping():
+            if not self.idlers.acquire(timeout=IDLER_WAIT):
+                self.acceptor.pause()  # no idle thread: let other children take it
+                self._check_wakeups(0)
+                continue
+            accepted = self._wait_for_connection()
+            if accepted is None:
+                self.idlers.release()  # the idler stays reserved for the next try
+                continue
+            self.connections += 1
+            self.queue.put(accepted)
+            if self.max_connections and self.connections >= self.max_connections:
+                log.info("child_recycling", connections=self.connections)
+                self.recycling = True
+
+    def _wait_for_connection(self) -> Accepted | None:
+        self.acceptor.resume()
+        ready = self._check_wakeups(PARENT_CHECK_INTERVAL)
+        if self._stopping():
+            return None
+        return self.acceptor.accept(ready)
+
+    def _check_wakeups(self, timeout: float) -> set[int]:
+        ready = {fd for fd, _ in self.epoll.poll(timeout)}
+        if not master_alive(self.ctx.master_pid):
+            exit_child(ChildExit.OK)
+        if self.control.wake_r.fileno() in ready:
+            self.control.drain_wakeups()
+        return ready
+
+    def _drain(self, threads: list[threading.Thread]) -> None:
+        self.acceptor.pause()
+        for _ in threads:
+            self.queue.put(None)
+        for t in threads:
+            t.join()
+        for i in range(self.threads_n):
+            self.ctx.scoreboard.worker(self.ctx.slot, i).status = State.GRACEFUL.value
+
+    def _worker(self, recorder: SlotRecorder) -> None:
+        recorder.idle()
+        self.idlers.release()
+        while (accepted := self.queue.get()) is not None:
+            recorder.connection_started(accepted.client)
+            try:
+                serve_connection(
+                    accepted.sock, accepted.client, accepted.server, self.handler,
+                    self.settings, recorder, self._stopping,
+                )
+            except Exception:
+                log.exception("connection_failed")
+            finally:
+                accepted.sock.close()
+                recorder.idle()
+                self.idlers.release()
