@@ -27,7 +27,7 @@ from bench.mpmd_server import REPO
 from bench.procs import BenchError, Groups
 from bench.profiles import PROFILES, Profile
 from bench.results import Run, ScenarioResult
-from bench.servers import Server
+from bench.servers import BIG, Server
 from bench.site import build
 
 NOFILE = 20_000
@@ -81,7 +81,8 @@ def _run(args: argparse.Namespace, argv: list[str], profile: Profile) -> None:
     work.chmod(0o755)  # Apache's children (www-data) read the site
     groups = Groups()
     try:
-        ctx = Ctx(groups, build(work / "site"), work, profile)
+        big = any(sc.app is BIG for sc in chosen)
+        ctx = Ctx(groups, build(work / "site", big), work, profile)
         run = Run(meta=_meta(argv, profile))
         usable = _available(ctx, servers, run)
         for sc in chosen:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bench.procs import Groups
 from bench.profiles import Profile
-from bench.servers import Handle, Options, Server, running
+from bench.servers import Handle, Options, Server, launch, running
 from bench.site import Site
 
 
@@ -30,5 +30,11 @@ class Ctx:
 
     def run(self, server: Server, opts: Options) -> AbstractContextManager[Handle]:
         """Start ``server`` in a fresh private directory; stopped when the block ends."""
-        root = self.work / f"{server.name}-{opts.app.name}-{next(self._serial)}"
-        return running(self.groups, server, self.site, root, opts)
+        return running(self.groups, server, self.site, self._root(server, opts), opts)
+
+    def launch(self, server: Server, opts: Options) -> Handle:
+        """Start ``server`` without waiting; the caller stops it with ``groups.stop``."""
+        return launch(self.groups, server, self.site, self._root(server, opts), opts)
+
+    def _root(self, server: Server, opts: Options) -> Path:
+        return self.work / f"{server.name}-{opts.app.name}-{next(self._serial)}"

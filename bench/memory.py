@@ -21,7 +21,7 @@ from bench.results import Metric, Sample, ScenarioResult
 from bench.servers import App, Handle, Options, Server
 
 MB = 1024 * 1024
-SETTLE_S = 1.0
+SETTLE_S = 0.5
 
 METRICS = [
     Metric("idle_pss_mb", "idle PSS MB", "{:.1f}", lower_is_better=True),
@@ -62,7 +62,7 @@ def run_memory(ctx: Ctx, result: ScenarioResult, servers: list[Server], app: App
 def _measure(ctx: Ctx, handle: Handle) -> Sample:
     time.sleep(SETTLE_S)  # workers finish importing after they first answer
     idle = footprint(handle.pgid)
-    sample(handle, Load(handle.opts.app, "/"), ctx.profile.seconds)
+    sample(handle, Load(handle.opts.app, "/"), ctx.profile.memory_load_seconds)
     loaded = footprint(handle.pgid)
     return {
         "idle_rss_mb": idle.rss, "idle_pss_mb": idle.pss, "idle_uss_mb": idle.uss,

@@ -21,7 +21,7 @@ from bench.results import Metric, Sample, ScenarioResult
 from bench.servers import HELLO, Handle, Options, Server
 
 REPAIR_DEADLINE_S = 10.0
-SETTLE_S = 0.3
+SETTLE_S = 0.2
 
 METRICS = [
     Metric("child_ms", "new child ms", "{:.1f}", lower_is_better=True),

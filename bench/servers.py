@@ -115,24 +115,30 @@ class Handle:
         self.proc.send_signal(sig)
 
 
+def launch(groups: Groups, server: Server, site: Site, root: Path, opts: Options) -> Handle:
+    """Start ``server`` in its own process group (the caller stops it: ``groups.stop``)."""
+    root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o755)
+    port = free_port()
+    proc = groups.start(server.launch(site, root, port, opts), root / "server.log")
+    return Handle(server, port, proc, root, site, opts)
+
+
 @contextmanager
 def running(groups: Groups, server: Server, site: Site, root: Path, opts: Options) -> Iterator[
     Handle
 ]:
     """Start ``server``, wait until it serves, yield it, always stop its group."""
-    root.mkdir(parents=True, exist_ok=True)
-    root.chmod(0o755)
-    port = free_port()
-    proc = groups.start(server.launch(site, root, port, opts), root / "server.log")
-    handle = Handle(server, port, proc, root, site, opts)
+    handle = launch(groups, server, site, root, opts)
     try:
-        _wait_ready(handle)
+        wait_ready(handle)
         yield handle
     finally:
-        groups.stop(proc.pid)
+        groups.stop(handle.pgid)
 
 
-def _wait_ready(handle: Handle) -> None:
+def wait_ready(handle: Handle) -> None:
+    """Return once the server answers and has its workers; raise BenchError if not."""
     path = handle.server.url(handle.opts.app, "/" if not handle.opts.app.static else "/10k.bin")
     serving = wait_until(
         lambda: not handle.alive() or probe.get(handle.port, path).ok, START_DEADLINE_S, 0.02

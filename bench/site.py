@@ -30,14 +30,16 @@ class Site:
         return self.root / "htdocs"
 
 
-def build(root: Path) -> Site:
-    """Lay out the site in ``root`` (created) and return it."""
+def build(root: Path, big: bool = True) -> Site:
+    """Lay out the site in ``root`` (created) and return it; ``big=False`` skips the
+    ~2 s of generating bigmods/ when no scenario imports it."""
     root.mkdir(parents=True, exist_ok=True)
     for src in APPS_DIR.glob("*.py"):
         if src.name != "__init__.py":
             shutil.copy(src, root / src.name)
     _write_htdocs(root / "htdocs")
-    _write_bigmods(root / "bigmods")
+    if big:
+        _write_bigmods(root / "bigmods")
     compileall.compile_dir(str(root), quiet=1)
     _open_up(root)
     return Site(root)

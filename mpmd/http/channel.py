@@ -135,7 +135,11 @@ class Channel:
         try:
             if not (self.eof or self.broken):
                 self.sock.shutdown(socket.SHUT_WR)
-                self._discard_input()
+                # Linger only when the client may still send (nginx's heuristic):
+                # one that asked to close and sent all of its request will not,
+                # and waiting for its FIN would hold this thread a round trip.
+                if not self.conn.client_finished:
+                    self._discard_input()
         except OSError:
             pass
         finally:

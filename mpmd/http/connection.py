@@ -132,6 +132,20 @@ class HTTPConnection:
         return self._request
 
     @property
+    def client_finished(self) -> bool:
+        """The client said ``Connection: close`` (or spoke 1.0 without
+        keep-alive), sent its whole request, and no byte beyond it is
+        buffered: it will send nothing more on this connection."""
+        request = self._request
+        return (
+            self._client is State.DONE
+            and request is not None
+            and not request.keep_alive
+            and not self._reader.events
+            and not self._reader.mid_message
+        )
+
+    @property
     def ready(self) -> bool:
         """An event waits that needs no more bytes (a request head, an error,
         EOF): what the event MPM's poller checks before handing the connection

@@ -160,6 +160,11 @@ class RequestReader:
         else:
             self.events.append(_CLOSED)
 
+    @property
+    def mid_message(self) -> bool:
+        """Bytes of a message have been parsed whose end has not come yet."""
+        return self._in_message
+
     def body_remaining(self) -> int | None:
         """Body bytes of the message being parsed still to arrive; None if chunked."""
         if not self._in_message:
