@@ -26,6 +26,7 @@ METRICS = [
     Metric("p99_ms", "p99 ms", "{:.2f}", lower_is_better=True),
     Metric("errors", "sock err", lower_is_better=True),
     Metric("non2xx", "non-2xx", lower_is_better=True),
+    Metric("visitor_ok", "visitor ok"),
     Metric("visitor_p99_ms", "visitor p99 ms", "{:.1f}", lower_is_better=True),
     Metric("visitor_failed", "visitor fail", lower_is_better=True),
 ]

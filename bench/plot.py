@@ -32,7 +32,8 @@ def plot_one(sc: ScenarioResult, out: Path) -> Path | None:
     names = [c.server for c in cells]
     medians = [c.median(sc.key) for c in cells]
     colors = ["#c0392b" if n.startswith("mpmd") else "#7f8c8d" for n in names]
-    ax.barh(names, medians, color=colors)
+    bars = ax.barh(names, medians, color=colors)
+    ax.bar_label(bars, labels=[metric.fmt.format(m) for m in medians], padding=3, fontsize=8)
     for y, cell in enumerate(cells):
         xs = [s[sc.key] for s in cell.samples if sc.key in s]
         ax.plot(xs, [y] * len(xs), "k.", markersize=4)

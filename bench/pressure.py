@@ -44,6 +44,7 @@ IDLE_METRICS = [
     Metric("rps", "req/s"),
     Metric("p99_ms", "p99 ms", "{:.2f}", lower_is_better=True),
     Metric("errors", "sock err", lower_is_better=True),
+    Metric("visitor_ok", "visitor ok"),
     Metric("visitor_p99_ms", "visitor p99 ms", "{:.1f}", lower_is_better=True),
     Metric("visitor_failed", "visitor fail", lower_is_better=True),
     Metric("idle_opened", "idle open"),

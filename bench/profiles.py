@@ -34,7 +34,7 @@ QUICK = Profile(
 )
 
 FULL = Profile(
-    name="full", seconds=5, warmup=2, rounds=3, pressure_seconds=8, pressure_rounds=1,
+    name="full", seconds=4, warmup=1, rounds=3, pressure_seconds=6, pressure_rounds=1,
     kills=20, reload_seconds=10, memory_load_seconds=3,
     scenarios=(), servers=None,  # () and None: every scenario, every server
 )

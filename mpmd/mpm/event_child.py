@@ -17,9 +17,14 @@ a dict entry and an epoll registration, no thread.
 
 Admission (Apache's event MPM): the child accepts only while
 ``connections - closing < ThreadsPerChild + idle_workers * AsyncRequestWorkerFactor``,
-and flags itself ``not_accepting`` in the scoreboard otherwise; when no worker
-is idle it also closes keep-alive connections that have been idle for a while
-(they would otherwise wait behind busy workers), oldest first.
+and flags itself ``not_accepting`` in the scoreboard otherwise.  Apache also
+closes every keep-alive connection the moment all workers are busy, which
+loses requests clients were sending on them; mpmd closes idle keep-alive
+connections only when the child is *saturated* — no worker idle for
+:data:`SATURATED_AFTER` seconds while new connections wait in the listen
+queue — and another child has idle workers (read from the scoreboard), and
+then only those idle for :data:`KEEPALIVE_RECLAIM_AFTER`: their clients
+reconnect to the child that can serve them.
 
 Graceful stop: stop accepting; connections in workers get ``Connection:
 close`` on their next response; parked idle ones are kept until their next
@@ -62,8 +67,10 @@ from mpmd.scoreboard.states import State
 log = structlog.get_logger("mpmd.event")
 
 PARENT_CHECK_INTERVAL = 1.0
-#: keep-alive connections idle at least this long may be closed when no worker is free
+#: keep-alive connections idle at least this long may be closed when saturated
 KEEPALIVE_RECLAIM_AFTER = 1.0
+#: seconds with no idle worker (and connections waiting) before the child counts as saturated
+SATURATED_AFTER = 1.0
 _IN = select.EPOLLIN | select.EPOLLRDHUP
 
 
@@ -96,6 +103,7 @@ class EventChild:
         self.accepted_total = 0
         self.max_connections = settings.max_connections_per_child
         self.recycling = False
+        self.busy_since: float | None = None  # when the last worker became busy
 
     # -- main loop --------------------------------------------------------------
 
@@ -155,9 +163,16 @@ class EventChild:
             self.acceptor.resume()
         else:
             self.acceptor.pause()
-            if idle == 0:
-                self._reclaim_keepalive()
         self.proc.not_accepting = 0 if admit else 1
+        now = time.monotonic()
+        if idle:
+            self.busy_since = None
+        elif self.busy_since is None:
+            self.busy_since = now
+        elif now - self.busy_since >= SATURATED_AFTER:
+            self.busy_since = now  # look again in SATURATED_AFTER at the earliest
+            if self._clients_waiting() and self._others_have_room():
+                self._reclaim_keepalive(now)
 
     def _accept(self, ready: set[int]) -> None:
         accepted = self.acceptor.accept(ready)
@@ -230,13 +245,33 @@ class EventChild:
                 continue
             answer_timeout(self._unpark(timer.fd))
 
-    def _reclaim_keepalive(self) -> None:
-        """All workers busy: close keep-alive connections idle for a while,
-        so their clients reconnect to a child that can serve them."""
-        now = time.monotonic()
-        for fd, parked in list(self.parked.items()):
-            if parked.idle_keepalive and now - parked.parked_at >= KEEPALIVE_RECLAIM_AFTER:
-                close_parked(self._unpark(fd))
+    def _clients_waiting(self) -> bool:
+        """New connections wait in a listen queue (seen without accepting)."""
+        readable, _, _ = select.select(self.ctx.listeners, [], [], 0)
+        return bool(readable)
+
+    def _others_have_room(self) -> bool:
+        """Another current-generation child accepts and has an idle worker."""
+        snapshot = self.ctx.scoreboard.snapshot()
+        ready = State.READY.value[0]
+        return any(
+            p.slot != self.ctx.slot and not p.quiescing and not p.not_accepting
+            and ready in p.states
+            for p in snapshot.live(snapshot.generation)
+        )
+
+    def _reclaim_keepalive(self, now: float) -> None:
+        """Saturated: close keep-alive connections idle for a while, so their
+        clients reconnect to a child that can serve them."""
+        victims = [
+            fd
+            for fd, parked in self.parked.items()
+            if parked.idle_keepalive and now - parked.parked_at >= KEEPALIVE_RECLAIM_AFTER
+        ]
+        for fd in victims:
+            close_parked(self._unpark(fd))
+        if victims:
+            log.info("keepalive_reclaimed", closed=len(victims))
 
     def _publish(self) -> None:
         """Per-process counts for server-status (Apache's async columns)."""
