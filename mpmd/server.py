@@ -27,12 +27,13 @@ from mpmd.scoreboard.board import Scoreboard
 if TYPE_CHECKING:
     from wsgiref.types import WSGIApplication
 
+    from mpmd.app.runtime import Runtime
     from mpmd.http.exchange import Handler
 
 log = structlog.get_logger("mpmd.server")
 
 
-def handler_factory(config: ServerConfig) -> Callable[[bool, bool], Handler]:
+def handler_factory(config: ServerConfig) -> Callable[[Runtime], Handler]:
     """Validate the routes now; return what builds the handler in each child.
 
     With ``WSGIPreload On`` the application is imported here, once, and the
@@ -48,10 +49,8 @@ def handler_factory(config: ServerConfig) -> Callable[[bool, bool], Handler]:
         app = load_wsgi_app(config.wsgi_app, config.wsgi_path)
         log.info("app_preloaded", app=config.wsgi_app)
 
-    def make(multithread: bool, multiprocess: bool) -> Handler:
-        return build_router(
-            config, wsgi_multithread=multithread, wsgi_multiprocess=multiprocess, app=app
-        )
+    def make(runtime: Runtime) -> Handler:
+        return build_router(config, runtime, app)
 
     return make
 

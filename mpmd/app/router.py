@@ -26,6 +26,7 @@ import structlog
 from mpmd.app.authz import AccessCheck, compile_require
 from mpmd.app.errorpages import send_error
 from mpmd.app.loader import load_wsgi_app
+from mpmd.app.runtime import Runtime
 from mpmd.app.static import StaticHandler
 from mpmd.app.urlpath import normalize
 from mpmd.app.wsgi import WSGIHandler
@@ -39,8 +40,7 @@ class HandlerContext:
     """What a handler factory may use to build its handler."""
 
     config: ServerConfig
-    wsgi_multithread: bool
-    wsgi_multiprocess: bool
+    runtime: Runtime
     app: WSGIApplication | None  # already imported (preload), else import on demand
 
 
@@ -63,7 +63,7 @@ def wsgi_application(context: HandlerContext) -> Handler:
         app = load_wsgi_app(config.wsgi_app, config.wsgi_path)
     return WSGIHandler(
         app, server_name=config.server_name,
-        multithread=context.wsgi_multithread, multiprocess=context.wsgi_multiprocess,
+        multithread=context.runtime.multithread, multiprocess=context.runtime.multiprocess,
     )
 
 
@@ -139,14 +139,10 @@ class _Handlers:
 
 
 def build_router(
-    config: ServerConfig,
-    *,
-    wsgi_multithread: bool,
-    wsgi_multiprocess: bool,
-    app: WSGIApplication | None = None,
+    config: ServerConfig, runtime: Runtime, app: WSGIApplication | None = None
 ) -> Handler:
     """The handler for every request of a generation running ``config``."""
-    handlers = _Handlers(HandlerContext(config, wsgi_multithread, wsgi_multiprocess, app))
+    handlers = _Handlers(HandlerContext(config, runtime, app))
     name = "wsgi-handler" if config.wsgi_app or app is not None else "default-handler"
     default = handlers.get(name)
     routes = [_route(location, handlers, default) for location in config.locations]

@@ -42,6 +42,7 @@ from mpmd.scoreboard.board import Scoreboard
 if TYPE_CHECKING:
     import socket
 
+    from mpmd.app.runtime import Runtime
     from mpmd.http.exchange import Handler
 
 log = structlog.get_logger("mpmd.master")
@@ -63,7 +64,7 @@ class Supervisor:
         self,
         config: ServerConfig,
         mpm: MPM,
-        make_handler: Callable[[bool, bool], Handler],
+        make_handler: Callable[[Runtime], Handler],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config

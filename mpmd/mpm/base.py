@@ -22,6 +22,7 @@ from mpmd.config.model import MpmSettings, ServerConfig
 from mpmd.scoreboard.board import Scoreboard, Snapshot
 
 if TYPE_CHECKING:
+    from mpmd.app.runtime import Runtime
     from mpmd.http.exchange import Handler
 
 
@@ -64,12 +65,14 @@ class ChildContext:
     master_pid: int
     listeners: tuple[socket.socket, ...]
     scoreboard: Scoreboard
-    #: builds the request handler inside the child: (multithread, multiprocess) -> Handler
-    make_handler: Callable[[bool, bool], Handler]
+    #: builds the request handler inside the child
+    make_handler: Callable[[Runtime], Handler]
     #: fds the child must close at start (the master's private pipes)
     close_fds: tuple[int, ...] = field(default=())
     #: ``-X``: no master; Ctrl-C ends the process
     single_process: bool = False
+    #: scoreboards of older generations still draining at fork time (server-status)
+    older_boards: tuple[Scoreboard, ...] = ()
 
 
 class MPM(Protocol):

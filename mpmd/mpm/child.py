@@ -75,11 +75,20 @@ def enter_child(ctx: ChildContext, mpm_name: str) -> ChildControl:
     return control
 
 
-def load_handler(ctx: ChildContext, multithread: bool) -> Handler:
+def load_handler(ctx: ChildContext, mpm_name: str, multithread: bool) -> Handler:
     """Build the request handler; an application that cannot load is fatal for
     this generation (Apache's APEXIT_CHILDFATAL: the master stops, not loops)."""
+    from mpmd.app.runtime import Runtime
+
+    runtime = Runtime(
+        multithread=multithread,
+        multiprocess=not ctx.single_process,
+        mpm=mpm_name,
+        generation=ctx.generation,
+        boards=(ctx.scoreboard, *ctx.older_boards),
+    )
     try:
-        return ctx.make_handler(multithread, True)
+        return ctx.make_handler(runtime)
     except Exception as exc:
         log.error("app_load_failed", error=str(exc))
         exit_child(ChildExit.CHILDFATAL)

@@ -43,7 +43,7 @@ class PreforkMPM:
 
     def child_main(self, context: ChildContext) -> NoReturn:
         control = enter_child(context, self.name)
-        handler = load_handler(context, multithread=False)
+        handler = load_handler(context, self.name, multithread=False)
         from mpmd.mpm.prefork_child import PreforkChild
 
         child = PreforkChild(context, control, handler)

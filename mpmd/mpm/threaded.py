@@ -66,7 +66,7 @@ class WorkerMPM(_ThreadedMPM):
 
     def child_main(self, context: ChildContext) -> NoReturn:
         control = enter_child(context, self.name)
-        handler = load_handler(context, multithread=True)
+        handler = load_handler(context, self.name, multithread=True)
         from mpmd.mpm.worker_child import WorkerChild
 
         exit_child(WorkerChild(context, control, handler).run())
@@ -81,7 +81,7 @@ class EventMPM(_ThreadedMPM):
 
     def child_main(self, context: ChildContext) -> NoReturn:
         control = enter_child(context, self.name)
-        handler = load_handler(context, multithread=True)
+        handler = load_handler(context, self.name, multithread=True)
         from mpmd.mpm.event_child import EventChild
 
         exit_child(EventChild(context, control, handler).run())

@@ -14,6 +14,7 @@ from structlog.testing import capture_logs
 from mpmd.app.authz import compile_require, is_local, parse_network
 from mpmd.app.loader import AppLoadError
 from mpmd.app.router import HANDLERS, Router, build_router
+from mpmd.app.runtime import Runtime
 from mpmd.app.static import StaticHandler
 from mpmd.app.wsgi import WSGIHandler
 from mpmd.config.model import ListenAddress, LocationConfig, MpmSettings, ServerConfig
@@ -55,16 +56,19 @@ def serve(handler: object, target: bytes, client: Address = ("127.0.0.1", 1)) ->
     return exchange
 
 
+def runtime(multithread: bool, multiprocess: bool) -> Runtime:
+    return Runtime(multithread=multithread, multiprocess=multiprocess, mpm="prefork",
+                   generation=1)
+
+
 class TestDefaults:
     def test_static_without_app_and_locations(self, docroot: Path) -> None:
-        handler = build_router(make_config(docroot), wsgi_multithread=False,
-                               wsgi_multiprocess=True)
+        handler = build_router(make_config(docroot), runtime(False, True))
         assert isinstance(handler, StaticHandler)  # no router in the hot path
         assert bytes(serve(handler, b"/").body) == b"static index"
 
     def test_preloaded_app_is_used(self, docroot: Path) -> None:
-        handler = build_router(make_config(docroot), wsgi_multithread=True,
-                               wsgi_multiprocess=False, app=app)
+        handler = build_router(make_config(docroot), runtime(True, False), app=app)
         assert isinstance(handler, WSGIHandler) and handler.app is app
         assert bytes(serve(handler, b"/x").body) == b"from app /x"
 
@@ -77,7 +81,7 @@ class TestDefaults:
         saved = list(sys.path)
         try:
             config = make_config(docroot, wsgi_app=f"{name}:hello", wsgi_path=(str(tmp_path),))
-            handler = build_router(config, wsgi_multithread=False, wsgi_multiprocess=True)
+            handler = build_router(config, runtime(False, True))
         finally:
             sys.path[:] = saved
             sys.modules.pop(name, None)
@@ -86,13 +90,13 @@ class TestDefaults:
     def test_import_failure_propagates(self, docroot: Path) -> None:
         config = make_config(docroot, wsgi_app="mpmd_no_such_app_module:app")
         with pytest.raises(AppLoadError):
-            build_router(config, wsgi_multithread=False, wsgi_multiprocess=True)
+            build_router(config, runtime(False, True))
 
 
 class TestLocations:
     def router(self, docroot: Path, *locations: LocationConfig) -> Router:
         handler = build_router(make_config(docroot, locations=locations),
-                               wsgi_multithread=False, wsgi_multiprocess=True, app=app)
+                               runtime(False, True), app=app)
         assert isinstance(handler, Router)
         return handler
 
@@ -147,21 +151,21 @@ class TestLocations:
         config = make_config(docroot, locations=(
             LocationConfig("/server-status", handler="server-status", where=WHERE),))
         with pytest.raises(ConfigError, match="unknown SetHandler 'server-status'") as info:
-            build_router(config, wsgi_multithread=False, wsgi_multiprocess=True)
+            build_router(config, runtime(False, True))
         assert info.value.where == WHERE and "mpmd.conf:42" in str(info.value)
 
     def test_wsgi_handler_without_app_names_location(self, docroot: Path) -> None:
         config = make_config(docroot, locations=(
             LocationConfig("/app", handler="wsgi-handler", where=WHERE),))
         with pytest.raises(ConfigError, match="needs a WSGI application") as info:
-            build_router(config, wsgi_multithread=False, wsgi_multiprocess=True)
+            build_router(config, runtime(False, True))
         assert info.value.where == WHERE
 
     @pytest.mark.parametrize("path", ["~ ^/re", "relative"])
     def test_non_prefix_locations_refused(self, docroot: Path, path: str) -> None:
         config = make_config(docroot, locations=(LocationConfig(path, where=WHERE),))
         with pytest.raises(ConfigError, match="only URL-path prefixes"):
-            build_router(config, wsgi_multithread=False, wsgi_multiprocess=True)
+            build_router(config, runtime(False, True))
 
     def test_each_named_handler_is_built_once(self, docroot: Path) -> None:
         router = self.router(
