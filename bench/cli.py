@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import signal
@@ -88,6 +89,7 @@ def _run(args: argparse.Namespace, argv: list[str], profile: Profile) -> None:
         for sc in chosen:
             run.scenarios.append(_scenario(ctx, sc, servers, usable))
         run.meta["duration_s"] = time.monotonic() - ctx.started
+        run.meta["loadavg"] = f"{run.meta['loadavg']} / {os.getloadavg()[0]:.2f}"
     finally:
         groups.kill_all()
         shutil.rmtree(work, ignore_errors=True)
@@ -109,6 +111,7 @@ def _meta(argv: list[str], profile: Profile) -> dict[str, Any]:
         "machine": machine.describe(),
         "notes": [],
         "duration_s": 0.0,
+        "loadavg": f"{os.getloadavg()[0]:.2f}",  # other work on the machine skews figures
     }
 
 
@@ -149,6 +152,8 @@ def _write(run: Run, out: Path, to_docs: bool) -> None:
     print(table)
     print(f"bench: wrote {json_path} and {stem.with_suffix('.md')}", file=sys.stderr)
     plot_dir = (REPO / "docs" / "bench") if to_docs else Path(f"{stem}-plots")
+    for old in plot_dir.glob("*.png") if to_docs else []:
+        old.unlink()  # a plot of a scenario this run did not measure would mislead
     plots = _plot(json_path, plot_dir)
     if to_docs:
         shutil.copy(json_path, plot_dir / "latest.json")

@@ -16,7 +16,7 @@ from bench import wrk
 from bench.context import Ctx
 from bench.procs import BenchError, group_cpu_seconds
 from bench.results import Metric, Sample, ScenarioResult
-from bench.servers import App, Handle, Options, Server, wait_ready
+from bench.servers import App, Handle, Options, Server
 from bench.visitor import visitors
 
 METRICS = [
@@ -69,20 +69,14 @@ def run_load(ctx: Ctx, result: ScenarioResult, servers: list[Server], load: Load
 
 def _start_all(ctx: Ctx, stack: ExitStack, result: ScenarioResult, servers: list[Server],
                load: Load) -> list[Handle]:
-    """Launch every server at once (faster than one by one), then wait for each."""
-    launched = []
-    for server in servers:
-        handle = ctx.launch(server, Options(app=load.app))
-        stack.callback(ctx.groups.stop, handle.pgid)
-        launched.append(handle)
     ready = []
-    for handle in launched:
-        try:
-            wait_ready(handle)
-            ready.append(handle)
-        except BenchError as exc:
-            result.cell(handle.server.name).status = f"error: {exc}"[:300]
-            ctx.log(f"{result.name}: {handle.server.name} failed to start: {exc}")
+    for server, got in zip(servers, ctx.start_all(stack, [(s, Options(app=load.app))
+                                                           for s in servers]), strict=True):
+        if isinstance(got, BenchError):
+            result.cell(server.name).status = f"error: {got}"[:300]
+            ctx.log(f"{result.name}: {server.name} failed to start: {got}")
+        else:
+            ready.append(got)
     return ready
 
 

@@ -9,6 +9,7 @@ imports ~50 MB of modules, with and without preloading where the server has it
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,24 +44,33 @@ class Footprint:
 
 
 def run_memory(ctx: Ctx, result: ScenarioResult, servers: list[Server], app: App) -> None:
+    """Start every configuration at once, then measure one at a time (each stopped after)."""
+    jobs = []
     for server in servers:
-        if not server.serves(app):
-            result.cell(server.name).status = "skipped: serves static files only"
-            continue
         for preload in (False, True) if server.preloads else (False,):
-            name = server.name + ("+preload" if preload else "")
-            cell = result.cell(name)
-            try:
-                with ctx.run(server, Options(app=app, preload=preload)) as handle:
-                    cell.samples.append(_measure(ctx, handle))
-            except BenchError as exc:
-                cell.status = f"error: {exc}"[:300]
-            if cell.samples:
-                ctx.log(f"{result.name} {name}: loaded PSS {cell.samples[0]['load_pss_mb']:.1f} MB")
+            jobs.append((server, Options(app=app, preload=preload)))
+    with ExitStack() as stack:
+        started = ctx.start_all(stack, jobs)
+        time.sleep(SETTLE_S)  # workers finish importing after they first answer
+        for (server, opts), got in zip(jobs, started, strict=True):
+            _one(ctx, result, server.name + ("+preload" if opts.preload else ""), got)
+
+
+def _one(ctx: Ctx, result: ScenarioResult, name: str, got: Handle | BenchError) -> None:
+    cell = result.cell(name)
+    try:
+        if isinstance(got, BenchError):
+            raise got
+        cell.samples.append(_measure(ctx, got))
+        ctx.log(f"{result.name} {name}: loaded PSS {cell.samples[-1]['load_pss_mb']:.1f} MB")
+    except BenchError as exc:
+        cell.status = f"error: {exc}"[:300]
+    finally:
+        if isinstance(got, Handle):
+            ctx.groups.stop(got.pgid)
 
 
 def _measure(ctx: Ctx, handle: Handle) -> Sample:
-    time.sleep(SETTLE_S)  # workers finish importing after they first answer
     idle = footprint(handle.pgid)
     sample(handle, Load(handle.opts.app, "/"), ctx.profile.memory_load_seconds)
     loaded = footprint(handle.pgid)

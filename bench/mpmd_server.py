@@ -109,7 +109,9 @@ class Mpmd:
 
     def reload(self, handle: Handle) -> None:
         conf = handle.root / "mpmd.conf"
-        subprocess.Popen([*_command(), "-f", str(conf), "reload"], env=_env())
+        with open(handle.root / "reload.log", "ab") as log:  # `mpmd reload` says what it did
+            subprocess.Popen([*_command(), "-f", str(conf), "reload"], env=_env(),
+                             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
 
     def swap(self, handle: Handle) -> None:
         self.write_conf(handle.site, handle.root, handle.port, handle.opts, self.swap_to or "")

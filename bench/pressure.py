@@ -15,6 +15,7 @@ import select
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,18 +61,30 @@ class Crowd:
 
 
 def run_pressure(ctx: Ctx, result: ScenarioResult, servers: list[Server], crowd: Crowd) -> None:
+    """Per round: start fresh servers all at once, then one crowd at a time; each server
+    is stopped right after its sample, so no crowd leftovers carry over."""
     for rnd in range(ctx.profile.pressure_rounds):
         k = rnd % max(1, len(servers))
-        for server in servers[k:] + servers[:k]:
-            cell = result.cell(server.name)
-            if cell.status != "ok":
-                continue
-            try:
-                with ctx.run(server, Options(app=HELLO)) as handle:
-                    cell.samples.append(_sample(ctx, handle, crowd))
-            except BenchError as exc:
-                cell.status = f"error: {exc}"[:300]
-            ctx.log(f"{result.name} {server.name}: {_brief(cell.samples[-1:])}")
+        order = [s for s in servers[k:] + servers[:k] if result.cell(s.name).status == "ok"]
+        with ExitStack() as stack:
+            started = ctx.start_all(stack, [(s, Options(app=HELLO)) for s in order])
+            for server, got in zip(order, started, strict=True):
+                _one(ctx, result, server, got, crowd)
+
+
+def _one(ctx: Ctx, result: ScenarioResult, server: Server, got: Handle | BenchError,
+         crowd: Crowd) -> None:
+    cell = result.cell(server.name)
+    try:
+        if isinstance(got, BenchError):
+            raise got
+        cell.samples.append(_sample(ctx, got, crowd))
+    except BenchError as exc:
+        cell.status = f"error: {exc}"[:300]
+    finally:
+        if isinstance(got, Handle):
+            ctx.groups.stop(got.pgid)
+    ctx.log(f"{result.name} {server.name}: {_brief(cell.samples[-1:])}")
 
 
 def _brief(samples: list[Sample]) -> str:

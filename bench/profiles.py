@@ -25,7 +25,7 @@ class Profile:
 
 QUICK = Profile(
     name="quick", seconds=2, warmup=0, rounds=1, pressure_seconds=2, pressure_rounds=1,
-    kills=5, reload_seconds=4, memory_load_seconds=1,
+    kills=4, reload_seconds=4, memory_load_seconds=1,
     scenarios=("hello", "hello-close", "slow300", "respawn", "memory-hello"),
     servers=(
         "mpmd-prefork", "mpmd-worker", "mpmd-event", "gunicorn-sync", "gunicorn-gthread",

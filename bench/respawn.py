@@ -13,11 +13,12 @@ from __future__ import annotations
 import os
 import signal
 import time
+from contextlib import ExitStack
 
 from bench import probe
 from bench.context import Ctx
 from bench.procs import BenchError, children, wait_until
-from bench.results import Metric, Sample, ScenarioResult
+from bench.results import Cell, Metric, Sample, ScenarioResult
 from bench.servers import HELLO, Handle, Options, Server
 
 REPAIR_DEADLINE_S = 10.0
@@ -32,18 +33,26 @@ METRICS = [
 
 def run_respawn(ctx: Ctx, result: ScenarioResult, servers: list[Server]) -> None:
     for server in servers:
-        cell = result.cell(server.name)
         if not server.respawns:
-            cell.status = "skipped: does not replace killed workers"
-            continue
-        try:
-            with ctx.run(server, Options(app=HELLO)) as handle:
-                for _ in range(ctx.profile.kills):
-                    cell.samples.append(_kill_one(handle))
-        except BenchError as exc:
-            cell.status = f"error: {exc}"[:300]
-        ms = [s["child_ms"] for s in cell.samples]
-        ctx.log(f"respawn {server.name}: {sorted(ms)}")
+            result.cell(server.name).status = "skipped: does not replace killed workers"
+    able = [s for s in servers if s.respawns]
+    with ExitStack() as stack:
+        started = ctx.start_all(stack, [(s, Options(app=HELLO)) for s in able])
+        for server, got in zip(able, started, strict=True):
+            _kills(ctx, result.cell(server.name), got)
+            if isinstance(got, Handle):
+                ctx.groups.stop(got.pgid)
+
+
+def _kills(ctx: Ctx, cell: Cell, got: Handle | BenchError) -> None:
+    try:
+        if isinstance(got, BenchError):
+            raise got
+        for _ in range(ctx.profile.kills):
+            cell.samples.append(_kill_one(got))
+    except BenchError as exc:
+        cell.status = f"error: {exc}"[:300]
+    ctx.log(f"respawn {cell.server}: {sorted(round(s['child_ms'], 1) for s in cell.samples)}")
 
 
 def _kill_one(handle: Handle) -> Sample:

@@ -7,12 +7,15 @@ missing one.  Latency percentiles come from ``--latency``.
 
 from __future__ import annotations
 
+import math
 import re
+import signal
 import subprocess
 from dataclasses import dataclass, field
 
 from bench.procs import BenchError
 
+STALL_GRACE_S = 5
 UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
 
 
@@ -55,11 +58,19 @@ def start(run: WrkRun) -> subprocess.Popen[str]:
 
 
 def finish(proc: subprocess.Popen[str], run: WrkRun) -> WrkResult:
+    """Wait for wrk; if it overstays (it hangs when no connection can be made: a full
+    backlog), SIGINT it (it then prints what it has), KILL as a last resort."""
     try:
-        out, _ = proc.communicate(timeout=run.seconds + 30)
+        out, _ = proc.communicate(timeout=run.seconds + STALL_GRACE_S)
     except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, _ = proc.communicate(timeout=2)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+        if "requests in" not in out:
+            return WrkResult(0, 0.0, math.nan, math.nan, {"stalled": run.connections})
     return parse(out)
 
 

@@ -3,6 +3,7 @@
     mpmd [-f FILE] [-D NAME]... [-k start|stop|restart|graceful|graceful-stop]
     mpmd [-f FILE] -t | -l | -M | -V | -v | -X
     mpmd [-f FILE] configtest | stop | graceful-stop | restart | reload
+    mpmd [-f FILE] status [--json] [--watch [--interval S] [--count N]]
 
 The server runs in the foreground (what systemd and containers want).
 """
@@ -22,7 +23,7 @@ from mpmd.logs.setup import configure_logging
 
 DEFAULT_CONFIG = "/etc/mpmd/mpmd.conf"
 K_ACTIONS = ("start", "stop", "restart", "graceful", "graceful-stop")
-VERBS = ("configtest", "stop", "graceful-stop", "restart", "reload")
+VERBS = ("configtest", "stop", "graceful-stop", "restart", "reload", "status")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,6 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     modes.add_argument("-X", dest="mode", action="store_const", const="single",
                        help="debug mode (only one worker, do not detach)")
     p.add_argument("verb", nargs="?", choices=VERBS, help="command for the running server")
+    status = p.add_argument_group("status", "options of the status verb")
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
+    status.add_argument("--watch", action="store_true", help="redraw the status in place")
+    status.add_argument("--interval", type=float, default=1.0, metavar="S",
+                        help="seconds between redraws (default 1)")
+    status.add_argument("--count", type=int, default=None, metavar="N",
+                        help="stop after N redraws")
     return p
 
 
@@ -84,8 +92,15 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.mode == "modules":
         print(info.loaded_modules(config))
         return 0
+    if verb == "status":
+        from mpmd.status.command import run_status
+
+        return run_status(config, sys.stdout, as_json=args.json, watch=args.watch,
+                          interval=args.interval, count=args.count)
     if verb != "start":
-        return control.send_verb(config, verb)
+        ok, message = control.send_verb(config, verb)
+        print(message, file=sys.stdout if ok else sys.stderr)
+        return 0 if ok else 1
     return _run(args, config)
 
 
@@ -125,7 +140,7 @@ def _run(args: argparse.Namespace, config: ServerConfig) -> int:
              version=__version__)
     if args.mode == "single":
         return server.serve_single(config)
-    return server.serve(config)
+    return server.serve(config, tuple(args.defines))
 
 
 def _print_config_error(exc: ConfigError) -> None:

@@ -11,12 +11,11 @@ import gc
 import os
 import socket
 import sys
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import structlog
 
-from mpmd.app.router import build_router, check_routes
+from mpmd.app.factory import handler_factory
 from mpmd.config.model import ServerConfig
 from mpmd.master import listeners as listeners_mod
 from mpmd.master.supervisor import Supervisor
@@ -25,43 +24,19 @@ from mpmd.mpm.base import ChildContext
 from mpmd.scoreboard.board import Scoreboard
 
 if TYPE_CHECKING:
-    from wsgiref.types import WSGIApplication
 
-    from mpmd.app.runtime import Runtime
-    from mpmd.http.exchange import Handler
+    pass
 
 log = structlog.get_logger("mpmd.server")
 
 
-def handler_factory(config: ServerConfig) -> Callable[[Runtime], Handler]:
-    """Validate the routes now; return what builds the handler in each child.
-
-    With ``WSGIPreload On`` the application is imported here, once, and the
-    heap is frozen (``gc.freeze``) so forked children share it copy-on-write
-    instead of each touching (and so copying) every object on its first
-    collection.
-    """
-    check_routes(config)
-    app: WSGIApplication | None = None
-    if config.wsgi_app and config.wsgi_preload:
-        from mpmd.app.loader import load_wsgi_app
-
-        app = load_wsgi_app(config.wsgi_app, config.wsgi_path)
-        log.info("app_preloaded", app=config.wsgi_app)
-
-    def make(runtime: Runtime) -> Handler:
-        return build_router(config, runtime, app)
-
-    return make
-
-
-def serve(config: ServerConfig) -> int:
+def serve(config: ServerConfig, defines: tuple[str, ...] = ()) -> int:
     """Run the master until it stops; returns the process exit status."""
     mpm = registry.load(config.mpm_module)
     make_handler = handler_factory(config)
     gc.collect()
     gc.freeze()
-    return Supervisor(config, mpm, make_handler).run()
+    return Supervisor(config, mpm, make_handler, defines=defines).run()
 
 
 def serve_single(config: ServerConfig) -> int:

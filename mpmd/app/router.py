@@ -33,6 +33,12 @@ from mpmd.app.wsgi import WSGIHandler
 from mpmd.config.model import LocationConfig, ServerConfig
 from mpmd.errors import ConfigError, Location
 from mpmd.http.exchange import Exchange, Handler
+from mpmd.status.handler import (
+    METRICS_HANDLER,
+    STATUS_HANDLER,
+    server_metrics,
+    server_status,
+)
 
 
 @dataclass(frozen=True)
@@ -67,10 +73,12 @@ def wsgi_application(context: HandlerContext) -> Handler:
     )
 
 
-#: SetHandler names -> factories.  Add a handler (e.g. server-status) here.
+#: SetHandler names -> factories.  Add a handler here.
 HANDLERS: Mapping[str, HandlerFactory] = {
     "default-handler": static_files,
     "wsgi-handler": wsgi_application,
+    STATUS_HANDLER: server_status,  # mod_status: HTML, ?auto, ?json
+    METRICS_HANDLER: server_metrics,  # the same report for Prometheus
 }
 
 

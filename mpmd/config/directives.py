@@ -100,6 +100,10 @@ _DIRECTIVES: tuple[Directive, ...] = (
     D("GracefulShutdownTimeout", 1, 1, "Maximum time in seconds to wait for child processes to "
       "complete transactions during shutdown", p.seconds, field="graceful_shutdown_timeout",
       default="0"),
+    # mpmd's own: Apache lets an old generation linger as long as it likes.
+    D("DrainTimeout", 1, 1, "Maximum time in seconds an old generation may drain after a "
+      "graceful restart before it is stopped (0 = no limit)", p.seconds,
+      field="drain_timeout", default="60"),
     D("RequestReadTimeout", 1, None, "Set various timeout parameters for TLS handshake and/or "
       "reading request headers and body", p.request_read_timeout,
       field="request_read_timeout", repeatable=True,

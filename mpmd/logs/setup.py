@@ -51,6 +51,15 @@ def error_stream(target: str) -> TextIO:
     return stream
 
 
+def reopen_error_logs() -> None:
+    """Close every ErrorLog file this process opened; the next
+    :func:`configure_logging` opens them anew (after logrotate renamed them)."""
+    for stream in _open_streams.values():
+        if not stream.closed:
+            stream.close()
+    _open_streams.clear()
+
+
 def configure_logging(
     config: ServerConfig | None = None,
     *,

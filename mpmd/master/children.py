@@ -46,13 +46,22 @@ class ExitInfo:
 def fork_child(run_child: Callable[[], object]) -> int:
     """Fork; the child runs ``run_child`` and always ends with ``os._exit``.
 
-    Whatever escapes ``run_child`` (it should never return) ends the child
+    ``run_child`` starts with every signal blocked and must unblock them once
+    its handlers are in place.  Whatever escapes it (it should never return) ends the child
     with CHILDFATAL after printing the traceback: nothing of the master's
     stack (its ``finally`` blocks, ``atexit`` hooks) ever runs in a child.
     """
+    # Signals stay blocked across fork until the child has its own handlers
+    # (mpm.child unblocks them): a signal meant for the new child, arriving
+    # before then, must neither run the master's disposition nor be written
+    # to the master's wake-up socket, which the child shares until it closes
+    # it — the master would take the child's USR1 for a reload.
+    saved = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
     pid = os.fork()
     if pid:
+        signal.pthread_sigmask(signal.SIG_SETMASK, saved)
         return pid
+    signal.set_wakeup_fd(-1)
     code = int(ChildExit.CHILDFATAL)
     try:
         run_child()
@@ -86,6 +95,10 @@ class ChildTable:
         record = self._by_pid.get(pid)
         if record:
             self._by_pid[pid] = replace(record, retiring=True)
+
+    def forget(self, pid: int) -> None:
+        """Stop tracking a child that would not die (after KILL): it is abandoned."""
+        self._by_pid.pop(pid, None)
 
     def by_slot(self, slot: int) -> ChildRecord | None:
         return next((r for r in self._by_pid.values() if r.slot == slot), None)

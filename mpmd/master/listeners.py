@@ -96,5 +96,9 @@ def _remove_stale_unix_socket(path: str) -> None:
 def unlink_unix_sockets(addresses: tuple[ListenAddress, ...]) -> None:
     for address in addresses:
         if address.kind == "unix":
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(address.path)
+            unlink_path(address.path)
+
+
+def unlink_path(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)

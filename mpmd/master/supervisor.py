@@ -1,17 +1,16 @@
-"""The master loop: commands in, children reaped, the MPM's plan applied.
+"""The master loop: commands in, children reaped, generations maintained.
 
 Theory of operation.  The master sleeps in ``select`` on the signal wake-up
-socket until a signal arrives or the MPM's maintenance wants to run (at most
-once a second when nothing happens).  Each turn it
+socket and the control socket until a command arrives or a deadline comes
+(at most :data:`IDLE_WAKEUP` seconds when nothing happens).  Each turn it
 
-1. turns queued signals into phase changes (:class:`Phase`),
-2. reaps every exited child, right away (SIGCHLD wakes it: a killed child is
+1. turns signals and control requests into commands,
+2. reaps every exited child at once (SIGCHLD wakes it: a killed child is
    replaced in milliseconds, not on Apache's one-second tick),
-3. while running, asks the MPM for a :class:`~mpmd.mpm.base.Plan` from a
-   scoreboard snapshot and applies it; while stopping, follows the
-   escalation table.
+3. lets each live generation's MPM plan from its scoreboard, moves a staging
+   generation forward (:mod:`mpmd.master.reload`), and escalates stops.
 
-It knows no MPM by name: everything MPM-specific is behind ``self.mpm``.
+It knows no MPM by name: everything MPM-specific is behind ``Generation.mpm``.
 """
 
 from __future__ import annotations
@@ -29,25 +28,24 @@ import structlog
 
 from mpmd.config.model import ServerConfig
 from mpmd.errors import ChildExit
-from mpmd.master import listeners as listeners_mod
-from mpmd.master.children import ChildTable, ExitInfo, fork_child
+from mpmd.master import control as control_mod
+from mpmd.master.children import ExitInfo
+from mpmd.master.fleet import Fleet
+from mpmd.master.generation import Generation, ListenerPool, Stage
 from mpmd.master.pidfile import remove_pidfile, write_pidfile
-from mpmd.master.shutdown import Escalation
+from mpmd.master.reload import Reloader
 from mpmd.master.signals import Command, SignalInbox
-from mpmd.master.throttle import SpawnThrottle
-from mpmd.mpm.base import MPM, ChildContext, Plan
-from mpmd.mpm.child import GRACEFUL_SIGNAL
+from mpmd.mpm.base import MPM
 from mpmd.scoreboard.board import Scoreboard
 
 if TYPE_CHECKING:
-    import socket
-
     from mpmd.app.runtime import Runtime
     from mpmd.http.exchange import Handler
 
 log = structlog.get_logger("mpmd.master")
 
 IDLE_WAKEUP = 1.0  # seconds: the longest the master sleeps with nothing to do
+STAGING_POLL = 0.02  # seconds between readiness checks while a generation stages
 
 
 class Phase(enum.Enum):
@@ -55,6 +53,14 @@ class Phase(enum.Enum):
     GRACEFUL_STOPPING = "graceful-stopping"
     STOPPING = "stopping"
     DONE = "done"
+
+
+_CONTROL_COMMANDS = {
+    "reload": Command.GRACEFUL,
+    "restart": Command.RESTART,
+    "stop": Command.STOP,
+    "graceful-stop": Command.GRACEFUL_STOP,
+}
 
 
 class Supervisor:
@@ -65,24 +71,20 @@ class Supervisor:
         config: ServerConfig,
         mpm: MPM,
         make_handler: Callable[[Runtime], Handler],
+        *,
+        defines: tuple[str, ...] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
-        self.mpm = mpm
-        self.make_handler = make_handler
         self.clock = clock
-        self.generation = 1
         self.phase = Phase.RUNNING
         self.exit_code = 0
-        self.children = ChildTable(clock)
+        self.last_generation = 0
         self.inbox = SignalInbox()
-        self.throttle = SpawnThrottle()
-        self.mpm_state: Any = mpm.initial_state(config.mpm_settings)
-        self.wake_at: float | None = None
-        self.escalation: Escalation | None = None
-        self.graceful_deadline: float | None = None
-        self.listeners: tuple[socket.socket, ...] = ()
-        self.scoreboard: Scoreboard | None = None
+        self.control: control_mod.ControlServer | None = None
+        self.fleet = Fleet(ListenerPool(config.listen_backlog), self._private_fds, clock)
+        self.reloader = Reloader(self, config.config_file, defines)
+        self._first = (config, mpm, make_handler)
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -98,135 +100,135 @@ class Supervisor:
         return self.exit_code
 
     def _start(self) -> None:
-        config = self.config
-        settings = config.mpm_settings
-        self.listeners = listeners_mod.bind_all(config.listen, config.listen_backlog)
+        config, mpm, make_handler = self._first
+        generation = self.new_generation(config, mpm, make_handler)
+        generation.stage = Stage.ACTIVE
+        self.fleet.add(generation)
         if config.pid_file:
             write_pidfile(config.pid_file, os.getpid())
-        threads = self.mpm.threads_per_child(settings)
-        self.scoreboard = Scoreboard(settings.server_limit, threads, config.scoreboard_file)
-        self.scoreboard.header.generation = self.generation
+        path = config.control_socket or (
+            control_mod.default_path(config.pid_file) if config.pid_file else ""
+        )
+        if path:
+            self.control = control_mod.ControlServer(path)
         self.inbox.install()
-        setproctitle.setproctitle(
-            f"mpmd: master [{self.mpm.name}, generation {self.generation}] "
-            f"-f {config.config_file}"
-        )
-        log.info(
-            "server_started",
-            mpm=self.mpm.name,
-            generation=self.generation,
-            listen=[str(a) for a in config.listen],
-            config=config.config_file,
-        )
+        self.set_title()
+        log.info("server_started", mpm=mpm.name, generation=generation.number,
+                 listen=[str(a) for a in config.listen], config=config.config_file,
+                 control_socket=path or None)
+
+    def new_generation(
+        self, config: ServerConfig, mpm: MPM, make_handler: Callable[[Runtime], Handler]
+    ) -> Generation:
+        """A generation with its listeners bound and its scoreboard mapped (not added)."""
+        listeners = self.fleet.pool.acquire(config.listen)
+        settings = config.mpm_settings
+        board = Scoreboard(settings.server_limit, mpm.threads_per_child(settings),
+                           config.scoreboard_file)
+        self.last_generation += 1  # never reused, even after a failed reload
+        number = self.last_generation
+        board.header.generation = number
+        return Generation(number, config, mpm, make_handler, board, listeners,
+                          mpm.initial_state(settings), started=self.clock())
+
+    @property
+    def active(self) -> Generation | None:
+        return next((g for g in self.fleet if g.stage is Stage.ACTIVE), None)
+
+    def _current_config(self) -> ServerConfig:
+        active = self.active
+        return active.config if active is not None else self.config
+
+    def set_title(self) -> None:
+        active = self.active
+        if active is not None:
+            setproctitle.setproctitle(
+                f"mpmd: master [{active.mpm.name}, generation {active.number}] "
+                f"-f {active.config.config_file}"
+            )
 
     def _cleanup(self) -> None:
-        for sock in self.listeners:
-            sock.close()
-        listeners_mod.unlink_unix_sockets(self.config.listen)
+        self.reloader.abandon("the server is stopping")
+        if self.control is not None:
+            self.control.close()
+        for generation in self.fleet:
+            generation.scoreboard.close()
+        self.fleet.pool.close_all()
         if self.config.pid_file:
             remove_pidfile(self.config.pid_file, os.getpid())
         self.inbox.close()
-        if self.scoreboard is not None:
-            self.scoreboard.close()
+
+    def _private_fds(self) -> tuple[int, ...]:
+        fds = self.inbox.private_fds()
+        return fds + self.control.private_fds() if self.control else fds
 
     # -- one turn of the loop -------------------------------------------------
 
     def _wait(self) -> None:
         now = self.clock()
-        deadlines = [d for d in self._deadlines() if d is not None]
-        timeout = min([IDLE_WAKEUP, *(max(d - now, 0.0) for d in deadlines)])
-        select.select([self.inbox], [], [], timeout)
-
-    def _deadlines(self) -> tuple[float | None, ...]:
-        if self.phase is Phase.RUNNING:
-            return (self.wake_at, self.throttle.not_before)
-        if self.phase is Phase.STOPPING and self.escalation:
-            return (self.escalation.next_deadline(),)
-        return (self.graceful_deadline,)
+        timeout = min([IDLE_WAKEUP, *(max(d - now, 0.0) for d in self.fleet.deadlines())])
+        if self.reloader.staging is not None:
+            timeout = min(timeout, STAGING_POLL)
+        watched: list[Any] = [self.inbox]
+        if self.control is not None:
+            watched += self.control.sockets()
+        readable, _, _ = select.select(watched, [], [], timeout)
+        self._readable = readable
 
     def _turn(self) -> None:
         for command in self.inbox.commands():
-            self._on_command(command)
-        for info in self.children.reap():
-            self._on_exit(info)
+            self.on_command(command)
+        if self.control is not None:
+            for request in self.control.handle([r for r in self._readable if r is not self.inbox]):
+                self._on_control(request)
+        for info, generation, failure in self.fleet.reap():
+            self._on_exit(info, generation, failure)
         if self.phase is Phase.RUNNING:
-            self._maintain()
-        elif self.phase is Phase.GRACEFUL_STOPPING:
-            self._check_graceful_deadline()
-        if self.phase is Phase.STOPPING:
-            self._escalate()
-        if self.phase is not Phase.RUNNING and not len(self.children):
+            for generation in self.fleet:
+                if generation.stage in (Stage.ACTIVE, Stage.STAGING):
+                    self.fleet.maintain(generation)
+            self.reloader.tick()
+        self.fleet.tick()
+        if self.phase is not Phase.RUNNING and not self.fleet.child_count():
             self.phase = Phase.DONE
 
-    def _on_command(self, command: Command) -> None:
+    def on_command(
+        self, command: Command, waiter: control_mod.ControlRequest | None = None
+    ) -> None:
         if command is Command.STOP:
-            self._begin_stop()
+            self.begin_stop()
         elif command is Command.GRACEFUL_STOP:
             self._begin_graceful_stop()
-        elif command in (Command.RESTART, Command.GRACEFUL):
-            # Restarts arrive with the reload work; until then say so plainly.
-            log.warning("restart_unsupported", command=command.value)
+        elif command is Command.GRACEFUL:
+            self.reloader.request(waiter, graceful=True)
+        elif command is Command.RESTART:
+            self.reloader.request(waiter, graceful=False)
 
-    # -- running --------------------------------------------------------------
-
-    def _maintain(self) -> None:
-        assert self.scoreboard is not None
-        snapshot = self.scoreboard.snapshot()
-        plan, self.mpm_state = self.mpm.maintain(
-            self.config.mpm_settings, snapshot, self.mpm_state, self.clock()
-        )
-        self.wake_at = plan.wake_at
-        self._apply(plan)
-
-    def _apply(self, plan: Plan) -> None:
-        for event in plan.events:
-            getattr(log, event.level)(event.name, **dict(event.data))
-        for slot in plan.retire:
-            self._retire(slot)
-        if plan.spawn and not self.throttle.allows(self.clock()):
-            return  # maintenance asks again once the throttle opens
-        for slot in plan.spawn:
-            self._spawn(slot)
-
-    def _spawn(self, slot: int) -> None:
-        assert self.scoreboard is not None
-        threads = self.mpm.threads_per_child(self.config.mpm_settings)
-        self.scoreboard.claim(slot, self.generation, threads)
-        context = self._child_context(slot)
-        pid = fork_child(lambda: self.mpm.child_main(context))
-        self.scoreboard.assign(slot, pid)
-        self.children.add(pid, slot, self.generation)
-        log.info("child_started", pid=pid, slot=slot, generation=self.generation)
-
-    def _child_context(self, slot: int) -> ChildContext:
-        assert self.scoreboard is not None
-        return ChildContext(
-            config=self.config,
-            generation=self.generation,
-            slot=slot,
-            master_pid=os.getpid(),
-            listeners=self.listeners,
-            scoreboard=self.scoreboard,
-            make_handler=self.make_handler,
-            close_fds=self.inbox.private_fds(),
-        )
-
-    def _retire(self, slot: int) -> None:
-        assert self.scoreboard is not None
-        record = self.children.by_slot(slot)
-        if record is None:
+    def _on_control(self, request: control_mod.ControlRequest) -> None:
+        assert self.control is not None
+        if request.command == "ping":
+            active = self.active
+            self.control.reply(request, True, "running", pid=os.getpid(),
+                               generation=active.number if active else None)
             return
-        self.scoreboard.process(slot).quiescing = 1
-        self.children.mark_retiring(record.pid)
-        os.kill(record.pid, GRACEFUL_SIGNAL)
+        command = _CONTROL_COMMANDS[request.command]
+        if command in (Command.GRACEFUL, Command.RESTART):
+            self.on_command(command, request)  # answered when the reload ends
+            return
+        self.control.reply(request, True, f"{request.command} in progress", pid=os.getpid())
+        self.on_command(command)
 
-    def _on_exit(self, info: ExitInfo) -> None:
-        assert self.scoreboard is not None
+    def reply(self, request: control_mod.ControlRequest, ok: bool, message: str,
+              **data: Any) -> None:
+        if self.control is not None:
+            self.control.reply(request, ok, message, **data)
+
+    # -- exits ----------------------------------------------------------------
+
+    def _on_exit(self, info: ExitInfo, generation: Generation | None, failure: bytes) -> None:
         record = info.record
-        self.scoreboard.release(record.slot)
         expected = info.code == 0 or record.retiring or self.phase is not Phase.RUNNING
-        level = "info" if expected else "warning"
-        getattr(log, level)(
+        getattr(log, "info" if expected else "warning")(
             "child_exited",
             pid=record.pid,
             slot=record.slot,
@@ -235,55 +237,44 @@ class Supervisor:
             signal=signal.Signals(info.signal).name if info.signal else None,
             lifetime=round(info.lifetime, 3),
         )
-        if self.phase is not Phase.RUNNING or record.retiring:
+        if self.phase is not Phase.RUNNING or record.retiring or generation is None:
             return
-        if info.code == ChildExit.CHILDFATAL and record.generation == self.generation:
-            log.critical("child_fatal", pid=record.pid, action="stopping the server")
+        if generation.stage is Stage.STAGING:
+            self.reloader.child_failed(info, failure.decode("utf-8", "replace"))
+        elif info.code == ChildExit.CHILDFATAL and not generation.serving():
+            # Apache stops on a fatal child error in the current generation; we
+            # do only when nothing of it serves (e.g. the app fails at start).
+            log.critical("child_fatal", pid=record.pid, action="stopping the server",
+                         reason=failure.decode("utf-8", "replace") or None)
             self.exit_code = 1
-            self._begin_stop()
-            return
-        self.throttle.record(info, self.clock())
+            self.begin_stop()
+        else:
+            if info.code == ChildExit.CHILDFATAL:
+                # Others of this generation serve (the code on disk changed under
+                # it?): keep them, back off from spawning more.
+                log.error("child_failed_to_start", pid=record.pid,
+                          reason=failure.decode("utf-8", "replace") or None)
+            self.fleet.throttle.record(info, self.clock())
 
     # -- stopping -------------------------------------------------------------
 
-    def _begin_stop(self) -> None:
+    def begin_stop(self) -> None:
         if self.phase in (Phase.STOPPING, Phase.DONE):
             return
-        log.info("server_stopping", graceful=False, children=len(self.children))
+        log.info("server_stopping", graceful=False, children=self.fleet.child_count())
         self.phase = Phase.STOPPING
-        self.escalation = Escalation(self.clock())
+        self.reloader.abandon("the server is stopping")
+        for generation in self.fleet:
+            self.fleet.stop(generation)
 
     def _begin_graceful_stop(self) -> None:
         if self.phase is not Phase.RUNNING:
             # A second WINCH (or one during a stop) cuts a graceful stop short.
-            self._begin_stop()
+            self.begin_stop()
             return
-        log.info("server_stopping", graceful=True, children=len(self.children))
+        log.info("server_stopping", graceful=True, children=self.fleet.child_count())
         self.phase = Phase.GRACEFUL_STOPPING
-        timeout = self.config.graceful_shutdown_timeout
-        self.graceful_deadline = self.clock() + timeout if timeout > 0 else None
-        assert self.scoreboard is not None
-        for record in self.children:
-            self.scoreboard.process(record.slot).quiescing = 1
-        self.children.signal_all(GRACEFUL_SIGNAL)
-
-    def _check_graceful_deadline(self) -> None:
-        if self.graceful_deadline is not None and self.clock() >= self.graceful_deadline:
-            log.warning("graceful_stop_timeout", children=len(self.children))
-            self._begin_stop()
-
-    def _escalate(self) -> None:
-        assert self.escalation is not None
-        steps, self.escalation = self.escalation.due(self.clock())
-        for step in steps:
-            if step.signal is None:
-                log.error("children_abandoned", pids=[r.pid for r in self.children])
-                self.phase = Phase.DONE
-                return
-            if step.after > 0:
-                log.warning(
-                    "children_still_running",
-                    signal=signal.Signals(step.signal).name,
-                    pids=[r.pid for r in self.children],
-                )
-            self.children.signal_all(step.signal)
+        self.reloader.abandon("the server is stopping")
+        for generation in self.fleet:
+            if generation.stage is not Stage.STOPPING:
+                self.fleet.drain(generation, self._current_config().graceful_shutdown_timeout)

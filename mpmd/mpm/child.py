@@ -25,6 +25,7 @@ import structlog
 
 from mpmd.errors import ChildExit
 from mpmd.logs.setup import configure_logging
+from mpmd.scoreboard.board import FAILURE_FIELD
 
 if TYPE_CHECKING:
     from mpmd.http.exchange import Handler
@@ -91,6 +92,8 @@ def load_handler(ctx: ChildContext, mpm_name: str, multithread: bool) -> Handler
         return ctx.make_handler(runtime)
     except Exception as exc:
         log.error("app_load_failed", error=str(exc))
+        reason = f"application failed to load: {exc}".encode("utf-8", "replace")
+        ctx.scoreboard.process(ctx.slot).failure = reason[: FAILURE_FIELD - 1]
         exit_child(ChildExit.CHILDFATAL)
 
 
@@ -131,6 +134,8 @@ def _install_signals(single_process: bool) -> ChildControl:
         signal.signal(sig, signal.SIG_IGN)
     if single_process:
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # -X: Ctrl-C stops the server
+    # The master forks with every signal blocked (see master.children.fork_child).
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     return control
 

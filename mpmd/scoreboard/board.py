@@ -48,7 +48,13 @@ class ProcessSlot(ctypes.Structure):
         ("keep_alive", ctypes.c_int32),
         ("closing", ctypes.c_int32),
         ("started", ctypes.c_double),  # wall clock
+        # why the child could not start (e.g. the application failed to
+        # import): read by the master to explain a failed reload
+        ("failure", ctypes.c_char * 240),
     )
+
+
+FAILURE_FIELD = ProcessSlot.failure.size
 
 
 class WorkerSlot(ctypes.Structure):
@@ -169,6 +175,7 @@ class Scoreboard:
         proc = self._procs[slot]
         proc.generation, proc.threads = generation, threads
         proc.quiescing = proc.not_accepting = 0
+        proc.failure = b""
         proc.connections = proc.keep_alive = proc.closing = 0
         proc.started = time.time()
         for t in range(threads):
@@ -218,3 +225,25 @@ class Scoreboard:
         if self.path:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)
+
+    @classmethod
+    def load(cls, path: str) -> Scoreboard:
+        """A private copy of the ScoreBoardFile at ``path``, as it is now.
+
+        For readers outside the server (``mpmd status``): sized from the
+        file's own header, it can never write the server's scoreboard nor
+        change while it is read, and closing it leaves the file alone.
+        Raises OSError if the file cannot be read, ValueError if it does not
+        hold a whole scoreboard.
+        """
+        with open(path, "rb") as f:
+            data = f.read()
+        if len(data) < ctypes.sizeof(Header):
+            raise ValueError("too short for a scoreboard")
+        head = Header.from_buffer_copy(data)
+        size = cls._size(head.server_limit, head.thread_limit)
+        if head.server_limit < 1 or head.thread_limit < 1 or len(data) < size:
+            raise ValueError("not a complete scoreboard")
+        board = cls(head.server_limit, head.thread_limit)  # anonymous memory, path ""
+        board._map[:size] = data[:size]
+        return board

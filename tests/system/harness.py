@@ -29,6 +29,9 @@ import time
 def app(environ, start_response):
     path = environ["PATH_INFO"]
     if path == "/slow":
+        import os
+        # a marker tests can wait on: the request is in the application now
+        open(os.path.join(os.path.dirname(__file__), "slow.started"), "w").close()
         time.sleep(float(environ.get("QUERY_STRING") or 1.5))
     if path == "/pid":
         import os
@@ -202,7 +205,12 @@ class Server:
             return []
 
     def child_pids(self) -> set[int]:
-        return {c.pid for c in self.children() if c.status() != psutil.STATUS_ZOMBIE}
+        out = set()
+        for child in self.children():
+            with contextlib.suppress(psutil.Error):
+                if child.status() != psutil.STATUS_ZOMBIE:
+                    out.add(child.pid)
+        return out
 
     def group_pids(self) -> set[int]:
         """Every live process in the server's process group."""
@@ -258,3 +266,67 @@ def running(root: Path, spec: ServerSpec, *args: str) -> Iterator[Server]:
         yield server
     finally:
         server.kill_group()
+
+
+class LoadGen:
+    """Clients that keep requesting (keep-alive, reconnecting when the server
+    closes) until stopped, counting every failure.  Bounded in time."""
+
+    def __init__(self, server: Server, clients: int = 4, path: str = "/",
+                 max_seconds: float = 120.0) -> None:
+        import threading
+
+        self.server, self.path = server, path
+        self.ok = 0
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._deadline = time.monotonic() + max_seconds
+        self._lock = threading.Lock()
+        self._threads = [threading.Thread(target=self._client, daemon=True)
+                         for _ in range(clients)]
+
+    def __enter__(self) -> LoadGen:
+        for t in self._threads:
+            t.start()
+        wait_for(lambda: self.ok >= 10, 10, "the load to get going")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(15)
+
+    def _client(self) -> None:
+        import http.client
+
+        conn = None
+        while not self._stop.is_set() and time.monotonic() < self._deadline:
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=10)
+                conn.request("GET", self.path)
+                resp = conn.getresponse()
+                body = resp.read()
+                if resp.status != 200:
+                    raise RuntimeError(f"status {resp.status}: {body[:100]!r}")
+                with self._lock:
+                    self.ok += 1
+                if resp.getheader("Connection", "").lower() == "close":
+                    conn.close()
+                    conn = None
+            except Exception as exc:  # every failure counts
+                with self._lock:
+                    self.failures.append(f"{type(exc).__name__}: {exc}")
+                if conn is not None:
+                    conn.close()
+                conn = None
+
+    def snapshot(self) -> int:
+        with self._lock:
+            return self.ok
+
+
+def mpmd_cli(server: Server, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.run([sys.executable, "-m", "mpmd", "-f", str(server.conf), *args],
+                          capture_output=True, text=True, env=env, timeout=timeout)

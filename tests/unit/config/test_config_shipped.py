@@ -45,7 +45,9 @@ def test_shipped_server() -> None:
     assert config.document_root == str(CONFIG / "htdocs")
     assert (config.error_log, config.log_level, config.keep_alive) == ("stderr", "info", True)
     assert config.custom_logs[0].target == str(CONFIG / "logs" / "access.log")
-    assert config.locations == ()
+    assert [(loc.path, loc.handler, loc.require) for loc in config.locations] == [
+        ("/server-status", "server-status", ("local",))
+    ]
     assert [w.message for w in config.warnings if "DocumentRoot" not in w.message] == []
 
 

@@ -1,0 +1,208 @@
+"""The master's children, grouped by generation: fork, retire, drain, stop, reap.
+
+The fleet applies what the supervisor decides; it decides nothing about
+*when* to reload or stop.  Each generation runs its own MPM's maintenance on
+its own scoreboard; a draining or stopping generation is only waited for (and
+escalated), never topped up.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+
+import structlog
+
+from mpmd.master.children import ChildTable, ExitInfo, fork_child, send_signal
+from mpmd.master.generation import Generation, ListenerPool, Stage
+from mpmd.master.shutdown import Escalation
+from mpmd.master.throttle import SpawnThrottle
+from mpmd.mpm.base import ChildContext, Plan
+from mpmd.mpm.child import GRACEFUL_SIGNAL
+from mpmd.scoreboard.states import State
+
+log = structlog.get_logger("mpmd.master")
+
+
+class Fleet:
+    def __init__(
+        self, pool: ListenerPool, private_fds: Callable[[], tuple[int, ...]],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.pool = pool
+        self.private_fds = private_fds
+        self.clock = clock
+        self.children = ChildTable(clock)
+        self.throttle = SpawnThrottle()
+        self.generations: list[Generation] = []
+
+    def __iter__(self) -> Iterator[Generation]:
+        return iter(list(self.generations))
+
+    def by_number(self, number: int) -> Generation | None:
+        return next((g for g in self.generations if g.number == number), None)
+
+    def add(self, generation: Generation) -> None:
+        self.generations.append(generation)
+
+    def child_count(self, generation: Generation | None = None) -> int:
+        return sum(
+            1 for r in self.children if generation is None or r.generation == generation.number
+        )
+
+    # -- maintenance ----------------------------------------------------------
+
+    def maintain(self, generation: Generation) -> None:
+        snapshot = generation.scoreboard.snapshot()
+        plan, generation.mpm_state = generation.mpm.maintain(
+            generation.config.mpm_settings, snapshot, generation.mpm_state, self.clock()
+        )
+        generation.wake_at = plan.wake_at
+        self._apply(generation, plan)
+
+    def _apply(self, generation: Generation, plan: Plan) -> None:
+        for event in plan.events:
+            getattr(log, event.level)(event.name, generation=generation.number, **dict(event.data))
+        for slot in plan.retire:
+            self._retire(generation, slot)
+        if plan.spawn and not self.throttle.allows(self.clock()):
+            return  # maintenance asks again once the throttle opens
+        for slot in plan.spawn:
+            self._spawn(generation, slot)
+
+    def _spawn(self, generation: Generation, slot: int) -> None:
+        board = generation.scoreboard
+        board.claim(slot, generation.number, generation.threads)
+        context = self._child_context(generation, slot)
+        pid = fork_child(lambda: generation.mpm.child_main(context))
+        board.assign(slot, pid)
+        generation.spawned.add(slot)
+        self.children.add(pid, slot, generation.number)
+        log.info("child_started", pid=pid, slot=slot, generation=generation.number,
+                 mpm=generation.mpm.name)
+
+    def _child_context(self, generation: Generation, slot: int) -> ChildContext:
+        older = tuple(
+            g.scoreboard for g in reversed(self.generations) if g is not generation
+        )
+        return ChildContext(
+            config=generation.config,
+            generation=generation.number,
+            slot=slot,
+            master_pid=os.getpid(),
+            listeners=generation.listeners,
+            scoreboard=generation.scoreboard,
+            make_handler=generation.make_handler,
+            close_fds=self.private_fds(),
+            older_boards=older,
+        )
+
+    def _retire(self, generation: Generation, slot: int) -> None:
+        record = next(
+            (r for r in self.children if r.slot == slot and r.generation == generation.number),
+            None,
+        )
+        if record is None:
+            return
+        generation.scoreboard.process(slot).quiescing = 1
+        self.children.mark_retiring(record.pid)
+        send_signal(record.pid, GRACEFUL_SIGNAL)
+
+    # -- draining and stopping ---------------------------------------------------
+
+    def drain(self, generation: Generation, timeout: float) -> None:
+        """Tell every child of ``generation`` to finish what it serves and exit."""
+        generation.stage = Stage.DRAINING
+        generation.deadline = self.clock() + timeout if timeout > 0 else None
+        for record in self.children:
+            if record.generation == generation.number:
+                self._mark_graceful(generation, record.slot)
+                self.children.mark_retiring(record.pid)
+                send_signal(record.pid, GRACEFUL_SIGNAL)
+        log.info("generation_draining", generation=generation.number,
+                 children=self.child_count(generation), timeout=timeout)
+
+    def _mark_graceful(self, generation: Generation, slot: int) -> None:
+        board = generation.scoreboard
+        board.process(slot).quiescing = 1
+        for t in range(generation.threads):
+            worker = board.worker(slot, t)
+            if worker.status in (State.READY.value, State.STARTING.value):
+                worker.status = State.GRACEFUL.value
+
+    def stop(self, generation: Generation) -> None:
+        """Stop ``generation`` with the escalation table (TERM now)."""
+        if generation.stage is Stage.STOPPING:
+            return
+        generation.stage = Stage.STOPPING
+        generation.escalation = Escalation(self.clock())
+        for record in self.children:
+            if record.generation == generation.number:
+                self.children.mark_retiring(record.pid)
+        self._escalate(generation)
+
+    def tick(self) -> None:
+        """Deadlines of draining and stopping generations; finished ones go."""
+        now = self.clock()
+        for generation in self:
+            if generation.stage is Stage.DRAINING and generation.deadline is not None \
+                    and now >= generation.deadline:
+                log.warning("drain_timeout", generation=generation.number,
+                            children=self.child_count(generation))
+                self.stop(generation)
+            elif generation.stage is Stage.STOPPING:
+                self._escalate(generation)
+            if generation.stage in (Stage.DRAINING, Stage.STOPPING) \
+                    and not self.child_count(generation):
+                self._finish(generation)
+
+    def _escalate(self, generation: Generation) -> None:
+        assert generation.escalation is not None
+        steps, generation.escalation = generation.escalation.due(self.clock())
+        for step in steps:
+            pids = [r.pid for r in self.children if r.generation == generation.number]
+            if step.signal is None:
+                log.error("children_abandoned", generation=generation.number, pids=pids)
+                for pid in pids:
+                    self.children.forget(pid)
+                return
+            if step.after > 0 and pids:
+                log.warning("children_still_running", generation=generation.number,
+                            signal=signal.Signals(step.signal).name, pids=pids)
+            for pid in pids:
+                send_signal(pid, step.signal)
+
+    def _finish(self, generation: Generation) -> None:
+        self.generations.remove(generation)
+        generation.scoreboard.close()
+        log.info("generation_finished", generation=generation.number)
+
+    def deadlines(self) -> list[float]:
+        out = []
+        for g in self.generations:
+            if g.stage in (Stage.ACTIVE, Stage.STAGING) and g.wake_at is not None:
+                out.append(g.wake_at)
+            if g.deadline is not None:
+                out.append(g.deadline)
+            if g.escalation is not None and (d := g.escalation.next_deadline()) is not None:
+                out.append(d)
+        if self.throttle.not_before is not None:
+            out.append(self.throttle.not_before)
+        return out
+
+    # -- reaping ------------------------------------------------------------------
+
+    def reap(self) -> list[tuple[ExitInfo, Generation | None, bytes]]:
+        """Reaped children with their generation and any failure they reported."""
+        out = []
+        for info in self.children.reap():
+            generation = self.by_number(info.record.generation)
+            failure = b""
+            if generation is not None:
+                board = generation.scoreboard
+                failure = bytes(board.process(info.record.slot).failure)
+                board.release(info.record.slot)
+            out.append((info, generation, failure))
+        return out

@@ -1,0 +1,157 @@
+"""Staged reloads: a new generation serves before the old one is touched.
+
+A reload (USR1, ``mpmd reload``) or restart (HUP, ``mpmd restart``):
+
+1. reads and validates the configuration again, loads its MPM (which may
+   differ: that is an MPM swap), checks its routes, binds any new Listen
+   address — any error ends the reload here, with nothing changed;
+2. forks the new generation's children beside the old ones.  They are the
+   canaries: each imports the application; one that cannot reports why in
+   its scoreboard slot and exits, which aborts the reload;
+3. once every new child is ready (left the STARTING state), switches: the new
+   generation becomes active and the old one drains (graceful) or is stopped
+   (restart), bounded by DrainTimeout.
+
+Reload requests that arrive while one stages are coalesced into one more
+reload after it (an ungraceful one upgrades a pending graceful one), so a
+burst of signals converges on one live generation.  Waiting ``mpmd reload``
+clients are answered when their reload ends.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import structlog
+
+from mpmd.app.factory import handler_factory
+from mpmd.config import load_config
+from mpmd.errors import MpmdError
+from mpmd.logs.setup import configure_logging, reopen_error_logs
+from mpmd.master.children import ExitInfo
+from mpmd.master.control import ControlRequest
+from mpmd.master.generation import Generation, Stage
+from mpmd.mpm import registry
+
+if TYPE_CHECKING:
+    from mpmd.master.supervisor import Supervisor
+
+log = structlog.get_logger("mpmd.master")
+
+#: seconds a new generation may take to get every child ready
+STAGING_TIMEOUT = 60.0
+
+
+class Reloader:
+    def __init__(self, supervisor: Supervisor, config_file: str, defines: tuple[str, ...]) -> None:
+        self.sup = supervisor
+        self.config_file = config_file
+        self.defines = defines
+        self.staging: Generation | None = None
+        self.graceful = True
+        self.waiters: list[ControlRequest] = []
+        self.pending: bool = False
+        self.pending_graceful = True
+        self.pending_waiters: list[ControlRequest] = []
+
+    def request(self, waiter: ControlRequest | None, graceful: bool) -> None:
+        log.info("reload_requested", graceful=graceful, staging=self.staging is not None)
+        waiters = [waiter] if waiter else []
+        if self.staging is None:
+            self._stage(graceful, waiters)
+            return
+        self.pending = True
+        self.pending_graceful = self.pending_graceful and graceful
+        self.pending_waiters += waiters
+        if not graceful:
+            self.graceful = False  # an ungraceful request upgrades the one under way
+
+    def _stage(self, graceful: bool, waiters: list[ControlRequest]) -> None:
+        self.graceful, self.waiters = graceful, waiters
+        try:
+            config = load_config(self.config_file, self.defines)
+            mpm = registry.load(config.mpm_module)
+            generation = self.sup.new_generation(
+                config, mpm, handler_factory(config, preload=False)
+            )
+        except (MpmdError, OSError) as exc:
+            self._fail(str(exc))
+            return
+        generation.deadline = self.sup.clock() + STAGING_TIMEOUT
+        self.sup.fleet.add(generation)
+        self.staging = generation
+        log.info("generation_staging", generation=generation.number, mpm=mpm.name,
+                 graceful=graceful)
+        self.sup.fleet.maintain(generation)  # forks its StartServers now
+
+    def tick(self) -> None:
+        generation = self.staging
+        if generation is None:
+            return
+        if generation.ready():
+            self._switch(generation)
+        elif generation.deadline is not None and self.sup.clock() >= generation.deadline:
+            self._abort(f"generation {generation.number} was not ready within "
+                        f"{STAGING_TIMEOUT:.0f} s")
+
+    def child_failed(self, info: ExitInfo, failure: str) -> None:
+        self._abort(failure or f"a child of the new generation ended with {info.description}")
+
+    def _abort(self, reason: str) -> None:
+        generation, self.staging = self.staging, None
+        if generation is not None:
+            generation.deadline = None
+            self.sup.fleet.stop(generation)
+        self._fail(reason)
+
+    def _fail(self, reason: str) -> None:
+        log.error("reload_failed", reason=reason)
+        for waiter in self.waiters:
+            self.sup.reply(waiter, False, f"reload failed: {reason}")
+        self.waiters = []
+        self._next()
+
+    def _switch(self, new: Generation) -> None:
+        self.staging = None
+        old = [g for g in self.sup.fleet if g.stage is Stage.ACTIVE]
+        new.stage, new.deadline = Stage.ACTIVE, None
+        for generation in old:
+            if self.graceful:
+                self.sup.fleet.drain(generation, new.config.drain_timeout)
+            else:
+                self.sup.fleet.stop(generation)
+        if not self.graceful:  # a restart also cuts short what still drains
+            for generation in self.sup.fleet:
+                if generation.stage is Stage.DRAINING:
+                    self.sup.fleet.stop(generation)
+        closed = self.sup.fleet.pool.release_unused([new.listeners])
+        self._reopen_logs(new)
+        self.sup.set_title()
+        log.info("reload_succeeded", generation=new.number, mpm=new.mpm.name,
+                 graceful=self.graceful, closed_listeners=closed)
+        for waiter in self.waiters:
+            self.sup.reply(waiter, True, f"generation {new.number} serving ({new.mpm.name})",
+                           generation=new.number, mpm=new.mpm.name)
+        self.waiters = []
+        self._next()
+
+    def _reopen_logs(self, new: Generation) -> None:
+        """logrotate's rename-then-reload: the master's ErrorLog is opened anew;
+        the new children open their logs themselves, the old keep theirs."""
+        reopen_error_logs()
+        configure_logging(new.config, role="master")
+
+    def _next(self) -> None:
+        if not self.pending:
+            return
+        graceful, waiters = self.pending_graceful, self.pending_waiters
+        self.pending, self.pending_graceful, self.pending_waiters = False, True, []
+        self._stage(graceful, waiters)
+
+    def abandon(self, reason: str) -> None:
+        """The server stops: no reload will finish; tell whoever waits."""
+        self.staging = None
+        self.pending = False
+        for waiter in self.waiters + self.pending_waiters:
+            self.sup.reply(waiter, False, f"reload abandoned: {reason}")
+        self.waiters, self.pending_waiters = [], []

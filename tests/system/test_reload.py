@@ -1,0 +1,182 @@
+"""Reloads never break the service: graceful restarts, MPM swaps, bad configs and apps."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+
+import psutil
+import pytest
+from harness import LoadGen, Server, mpmd_cli, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def fetch(server: Server, path: str = "/") -> bytes:
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.port}{path}", timeout=20) as r:
+        return bytes(r.read())
+
+
+def generations(server: Server) -> set[int]:
+    """Generations of the live children, from their process titles."""
+    out = set()
+    for child in server.children():
+        try:
+            title = " ".join(child.cmdline())
+        except psutil.Error:  # exited meanwhile (a zombie has no cmdline)
+            continue
+        if "[generation " in title:
+            out.add(int(title.split("[generation ")[1].split(",")[0]))
+    return out
+
+
+def test_graceful_reloads_under_load_lose_nothing(
+    make_server: Callable[..., Server], mpm: str
+) -> None:
+    server = make_server(mpm=mpm, start_servers=2)
+    with LoadGen(server, clients=4) as load:
+        for i in range(20):
+            done = mpmd_cli(server, "reload")
+            assert done.returncode == 0, done.stderr
+            assert f"generation {i + 2} serving" in done.stdout
+            before = load.snapshot()
+            wait_for(lambda b=before: load.snapshot() > b, 10, "requests after the reload")
+    assert load.failures == []
+    assert load.ok > 100
+    wait_for(lambda: generations(server) == {21}, 30, "only the last generation left")
+    assert len(server.events("reload_succeeded")) == 20
+
+
+def test_mpm_swap_under_load_loses_nothing(make_server: Callable[..., Server]) -> None:
+    server = make_server(mpm="prefork", start_servers=2)
+    with LoadGen(server, clients=4) as load:
+        for mpm in ["worker", "event", "prefork"]:
+            server.conf.write_text(server.config_text(mpm=mpm))
+            done = mpmd_cli(server, "reload")
+            assert done.returncode == 0, done.stderr
+            assert f"({mpm})" in done.stdout
+            wait_for(lambda m=mpm: all(f"mpmd: {m} child" in " ".join(c.cmdline())
+                                       for c in server.children()), 30,
+                     f"only {mpm} children")
+            before = load.snapshot()
+            wait_for(lambda b=before: load.snapshot() > b + 5, 10, "requests after the swap")
+    assert load.failures == []
+    master = " ".join(psutil.Process(server.pid).cmdline())
+    assert master.startswith("mpmd: master [prefork, generation 4]")
+
+
+def test_broken_config_reload_keeps_the_old_generation(
+    make_server: Callable[..., Server], mpm: str
+) -> None:
+    server = make_server(mpm=mpm)
+    good = server.conf.read_text()
+    with LoadGen(server, clients=2) as load:
+        # a syntax error: the CLI refuses before it reaches the server, naming file and line
+        server.conf.write_text(good + "StartServers banana\n")
+        done = mpmd_cli(server, "reload")
+        assert done.returncode == 1
+        assert f"line {good.count(chr(10)) + 1} of {server.conf}:" in done.stderr
+        # valid syntax the master cannot apply: a Listen address it cannot bind
+        blocker = socket.socket()
+        blocker.bind(("127.0.0.1", 0))
+        busy = blocker.getsockname()[1]
+        server.conf.write_text(good + f"Listen 127.0.0.1:{busy}\n")
+        done = mpmd_cli(server, "reload")
+        blocker.close()
+        assert done.returncode == 1
+        assert "reload failed" in done.stderr and f"127.0.0.1:{busy}" in done.stderr
+        before = load.snapshot()
+        wait_for(lambda: load.snapshot() > before + 5, 10, "requests after the failed reload")
+    assert load.failures == []
+    assert generations(server) == {1}
+    assert server.events("reload_failed")
+    server.conf.write_text(good)
+    assert mpmd_cli(server, "reload").returncode == 0
+
+
+def test_app_that_fails_to_import_on_reload_keeps_the_old_generation(
+    make_server: Callable[..., Server], mpm: str
+) -> None:
+    server = make_server(mpm=mpm)
+    app = server.root / "app" / "hello.py"
+    good = app.read_text()
+    with LoadGen(server, clients=2) as load:
+        app.write_text("raise RuntimeError('broken deploy')\n")
+        done = mpmd_cli(server, "reload")
+        assert done.returncode == 1
+        assert "broken deploy" in done.stderr
+        before = load.snapshot()
+        wait_for(lambda: load.snapshot() > before + 5, 10, "requests after the failed reload")
+        app.write_text(good)
+        assert mpmd_cli(server, "reload").returncode == 0
+    assert load.failures == []
+    wait_for(lambda: generations(server) == {3}, 30, "the fixed generation only")
+
+
+def test_hup_restarts_with_a_new_generation(make_server: Callable[..., Server], mpm: str) -> None:
+    server = make_server(mpm=mpm, start_servers=2)
+    old = server.child_pids()
+    server.signal(signal.SIGHUP)
+    server.wait_event("reload_succeeded")
+    wait_for(lambda: generations(server) == {2}, 15, "generation 2 only")
+    assert not (old & server.child_pids())
+    assert fetch(server) == b"Hello, World!"
+
+
+def test_graceful_stop_lets_a_slow_request_finish(
+    make_server: Callable[..., Server], mpm: str
+) -> None:
+    server = make_server(mpm=mpm)
+    result: list[bytes] = []
+    slow = threading.Thread(target=lambda: result.append(fetch(server, "/slow?2")))
+    slow.start()
+    wait_for((server.root / "app" / "slow.started").exists, 10, "the request in the app")
+    server.signal(signal.SIGWINCH)
+    slow.join(15)
+    assert result == [b"Hello, World!"]
+    assert server.wait_exit() == 0
+
+
+def test_burst_of_usr1_converges_to_one_generation(
+    make_server: Callable[..., Server], mpm: str
+) -> None:
+    server = make_server(mpm=mpm, start_servers=2)
+    for _ in range(20):
+        server.signal(signal.SIGUSR1)
+        time.sleep(0.05)  # 20 signals spread over one second, as the issue asks
+    wait_for(lambda: len(generations(server)) == 1 and not server_staging(server), 60,
+             "one live generation")
+    live = generations(server)
+    assert fetch(server) == b"Hello, World!"
+    assert max(live) >= 2
+    wait_for(lambda: len(server.child_pids()) == 2, 20, "StartServers children, nothing leaked")
+
+
+def server_staging(server: Server) -> bool:
+    return len(server.events("generation_staging")) > len(
+        server.events("reload_succeeded")) + len(server.events("reload_failed"))
+
+
+def test_logrotate_rename_then_reload_writes_new_files(
+    make_server: Callable[..., Server], mpm: str
+) -> None:
+    server = make_server(mpm=mpm)
+    fetch(server)
+    wait_for(lambda: server.access_log.exists() and server.access_log.read_text(), 5, "a line")
+    rotated_access = server.access_log.with_suffix(".1")
+    rotated_error = server.error_log.with_suffix(".1")
+    os.rename(server.access_log, rotated_access)
+    os.rename(server.error_log, rotated_error)
+    assert mpmd_cli(server, "reload").returncode == 0
+    fetch(server)
+    wait_for(lambda: server.access_log.exists() and server.access_log.read_text(), 10,
+             "the new access log")
+    assert server.error_log.exists()
+    assert any(json.loads(line).get("event") == "reload_succeeded"
+               for line in server.error_log.read_text().splitlines())
