@@ -35,13 +35,18 @@ NOFILE = 20_000
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[2])
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="mpmd side by side with its peers, in one run (see docs/benchmarks.md).",
+    )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="development run, under 2 minutes")
     mode.add_argument("--full", action="store_true", help="release run, about 25 minutes")
     p.add_argument("--scenarios", help=f"comma-separated, of: {','.join(scenarios.SCENARIOS)}")
-    p.add_argument("--servers", help="comma-separated server names (default: the profile's)")
-    p.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    names = ",".join(catalog.all_servers(install.venv_bin()))
+    p.add_argument("--servers", help=f"comma-separated, of: {names} (default: the profile's)")
+    p.add_argument("--out", type=Path, default=REPO / "bench" / "results",
+                   help="where the JSON, Markdown and plots of each run go")
     p.add_argument("--docs", action="store_true", help="rewrite docs/benchmarks.md")
     p.add_argument("--no-install", action="store_true", help="do not apt/pip install")
     return p.parse_args(argv)
@@ -85,9 +90,9 @@ def _run(args: argparse.Namespace, argv: list[str], profile: Profile) -> None:
         big = any(sc.app is BIG for sc in chosen)
         ctx = Ctx(groups, build(work / "site", big), work, profile)
         run = Run(meta=_meta(argv, profile))
-        usable = _available(ctx, servers, run)
+        missing = _available(ctx, servers, run)
         for sc in chosen:
-            run.scenarios.append(_scenario(ctx, sc, servers, usable))
+            run.scenarios.append(_scenario(ctx, sc, servers, missing))
         run.meta["duration_s"] = time.monotonic() - ctx.started
         run.meta["loadavg"] = f"{run.meta['loadavg']} / {os.getloadavg()[0]:.2f}"
     finally:

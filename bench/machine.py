@@ -66,4 +66,4 @@ def _wrk() -> str:
 def _mpmd() -> str:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     text = _output([sys.executable, "-m", "mpmd", "-V"], env)
-    return text.splitlines()[0] if text else "not available"
+    return text.splitlines()[0].split(":", 1)[-1].strip() if text else "not available"

@@ -22,7 +22,7 @@ from bench.site import Site
 REPO = Path(__file__).resolve().parents[1]
 
 #: Flip to True once ``mpmd reload`` exists: the reload scenarios then include mpmd.
-RELOAD_READY = False
+RELOAD_READY = True
 
 CONF = """\
 ServerRoot "{root}"

@@ -82,7 +82,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
              "child_ms", HELLO, respawn.run_respawn,
              "time until a new child of the master exists / the port answers"),
     Scenario("memory-hello", "memory, hello app", "memory", memory.METRICS, "load_pss_mb",
-             HELLO, _memory(HELLO), "sum over master and workers, after 1 s idle and after load"),
+             HELLO, _memory(HELLO), "sum over master and workers, idle and after a wrk run"),
     Scenario("memory-big", "memory, app importing ~50 MB", "memory", memory.METRICS,
              "load_pss_mb", BIG, _memory(BIG), "with and without preload"),
     Scenario("reload1s", "graceful reload every second under load", "reload",

@@ -37,6 +37,7 @@ from mpmd.master.reload import Reloader
 from mpmd.master.signals import Command, SignalInbox
 from mpmd.mpm.base import MPM
 from mpmd.scoreboard.board import Scoreboard
+from mpmd.status.locate import scoreboard_path
 
 if TYPE_CHECKING:
     from mpmd.app.runtime import Runtime
@@ -124,7 +125,7 @@ class Supervisor:
         listeners = self.fleet.pool.acquire(config.listen)
         settings = config.mpm_settings
         board = Scoreboard(settings.server_limit, mpm.threads_per_child(settings),
-                           config.scoreboard_file)
+                           scoreboard_path(config))
         self.last_generation += 1  # never reused, even after a failed reload
         number = self.last_generation
         board.header.generation = number

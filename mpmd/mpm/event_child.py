@@ -17,7 +17,11 @@ a dict entry and an epoll registration, no thread.
 
 Admission (Apache's event MPM): the child accepts only while
 ``connections - closing < ThreadsPerChild + idle_workers * AsyncRequestWorkerFactor``,
-and flags itself ``not_accepting`` in the scoreboard otherwise.  Apache also
+and flags itself ``not_accepting`` in the scoreboard otherwise.  Unlike
+Apache, ``connections`` counts those that are in (or queued for) a worker
+and idle keep-alive ones, not those still sending a request head: a crowd of
+slow clients costs the poller a little memory and must not close the door
+on everyone else (Apache's event MPM stalls under it).  Apache also
 closes every keep-alive connection the moment all workers are busy, which
 loses requests clients were sending on them; mpmd closes idle keep-alive
 connections only when the child is *saturated* — no worker idle for
@@ -63,6 +67,7 @@ from mpmd.mpm.base import ChildContext
 from mpmd.mpm.child import ChildControl, exit_child, master_alive
 from mpmd.mpm.recorder import SlotRecorder
 from mpmd.scoreboard.states import State
+from mpmd.status.handler import extended_status_enabled
 
 log = structlog.get_logger("mpmd.event")
 
@@ -99,7 +104,8 @@ class EventChild:
         self.returned: queue.SimpleQueue[Parked] = queue.SimpleQueue()
         self.lock = threading.Lock()
         self.idle_workers = 0
-        self.in_workers = 0  # connections a worker is serving
+        self.in_workers = 0  # connections a worker is serving (or queued for one)
+        self.idle_keepalive = 0  # parked connections waiting for a next request
         self.accepted_total = 0
         self.max_connections = settings.max_connections_per_child
         self.recycling = False
@@ -156,7 +162,7 @@ class EventChild:
         """Apache's rule: connections - closing < TPC + idle_workers * factor."""
         with self.lock:
             idle = self.idle_workers
-            busy_conns = len(self.parked) + self.in_workers
+            busy_conns = self.idle_keepalive + self.in_workers
         limit = self.threads_n + idle * self.factor
         admit = not self._stopping() and busy_conns < limit
         if admit:
@@ -191,6 +197,7 @@ class EventChild:
         fd = parked.sock.fileno()
         with self.lock:
             self.parked[fd] = parked
+            self.idle_keepalive += parked.idle_keepalive
         self.epoll.register(fd, _IN)
         parked.token += 1
         heapq.heappush(self.timers, _Timer(parked.deadline, fd, parked.token))
@@ -198,6 +205,7 @@ class EventChild:
     def _unpark(self, fd: int) -> Parked:
         with self.lock:
             parked = self.parked.pop(fd)
+            self.idle_keepalive -= parked.idle_keepalive
         self.epoll.unregister(fd)
         parked.token += 1  # its timers are stale now
         return parked
@@ -206,7 +214,11 @@ class EventChild:
         parked = self.parked.get(fd)
         if parked is None:
             return
+        was_idle = parked.idle_keepalive
         outcome = feed(parked, self.settings, time.monotonic())
+        if was_idle and not parked.idle_keepalive:
+            with self.lock:
+                self.idle_keepalive -= 1
         if outcome == "wait":
             heapq.heappush(self.timers, _Timer(parked.deadline, fd, parked.token))
             return
@@ -278,13 +290,13 @@ class EventChild:
         proc = self.proc
         with self.lock:
             proc.connections = len(self.parked) + self.in_workers
-            proc.keep_alive = sum(1 for p in self.parked.values() if p.idle_keepalive)
+            proc.keep_alive = self.idle_keepalive
 
     # -- worker threads ---------------------------------------------------------------
 
     def _start_workers(self) -> list[threading.Thread]:
         logs = open_access_logs(self.ctx.config)
-        extended = bool(self.ctx.config.extended_status)
+        extended = extended_status_enabled(self.ctx.config)
         threads = []
         for i in range(self.threads_n):
             recorder = SlotRecorder(self.ctx.scoreboard, self.ctx.slot, i, logs, extended)

@@ -22,6 +22,7 @@ from mpmd.mpm.base import ChildContext
 from mpmd.mpm.child import ChildControl, exit_child, master_alive
 from mpmd.mpm.recorder import SlotRecorder
 from mpmd.scoreboard.states import State
+from mpmd.status.handler import extended_status_enabled
 
 log = structlog.get_logger("mpmd.prefork")
 
@@ -38,7 +39,7 @@ class PreforkChild:
         self.settings = ConnectionSettings.from_config(ctx.config)
         self.recorder = SlotRecorder(
             ctx.scoreboard, ctx.slot, 0, open_access_logs(ctx.config),
-            bool(ctx.config.extended_status),
+            extended_status_enabled(ctx.config),
         )
         self.epoll = select.epoll()
         self.epoll.register(control.wake_r.fileno(), select.EPOLLIN)

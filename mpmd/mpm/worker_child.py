@@ -30,6 +30,7 @@ from mpmd.mpm.base import ChildContext
 from mpmd.mpm.child import ChildControl, exit_child, master_alive
 from mpmd.mpm.recorder import SlotRecorder
 from mpmd.scoreboard.states import State
+from mpmd.status.handler import extended_status_enabled
 
 log = structlog.get_logger("mpmd.worker")
 
@@ -55,7 +56,7 @@ class WorkerChild:
 
     def run(self) -> int:
         logs = open_access_logs(self.ctx.config)
-        extended = bool(self.ctx.config.extended_status)
+        extended = extended_status_enabled(self.ctx.config)
         threads = [
             threading.Thread(
                 target=self._worker,

@@ -123,7 +123,7 @@ class Scoreboard:
         self.thread_limit = thread_limit
         self.path = path
         size = self._size(server_limit, thread_limit)
-        self._map = self._map_memory(size, path)
+        self._map, self._inode, staged = self._map_memory(size, path)
         self.header = Header.from_buffer(self._map, 0)
         offset = ctypes.sizeof(Header)
         self._procs = (ProcessSlot * server_limit).from_buffer(self._map, offset)
@@ -131,6 +131,11 @@ class Scoreboard:
         workers_t = WorkerSlot * (server_limit * thread_limit)
         self._workers = workers_t.from_buffer(self._map, offset)
         self._init_header()
+        if staged:
+            # Only now, complete, does it replace the previous generation's
+            # file: a reader never sees half a scoreboard, and the old
+            # generation keeps its own (now unlinked) file mapped.
+            os.replace(staged, path)
 
     @staticmethod
     def _size(server_limit: int, thread_limit: int) -> int:
@@ -141,14 +146,18 @@ class Scoreboard:
         )
 
     @staticmethod
-    def _map_memory(size: int, path: str) -> mmap.mmap:
+    def _map_memory(size: int, path: str) -> tuple[mmap.mmap, int, str]:
+        """The mapping, its file's inode and the staged file name (file-backed only)."""
         if not path:
-            return mmap.mmap(-1, size, flags=mmap.MAP_SHARED)
-        # ScoreBoardFile: a file others (mpmd status) can map read-only.
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+            return mmap.mmap(-1, size, flags=mmap.MAP_SHARED), 0, ""
+        # ScoreBoardFile: a file others (mpmd status) can read.  Each
+        # generation gets a fresh file, renamed into place once initialised.
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        staged = f"{path}.{os.getpid()}.{time.monotonic_ns()}"
+        fd = os.open(staged, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             os.ftruncate(fd, size)
-            return mmap.mmap(fd, size, flags=mmap.MAP_SHARED)
+            return mmap.mmap(fd, size, flags=mmap.MAP_SHARED), os.fstat(fd).st_ino, staged
         finally:
             os.close(fd)
 
@@ -222,9 +231,11 @@ class Scoreboard:
         """Drop the mapping (the master at exit; views must be gone first)."""
         del self.header, self._procs, self._workers
         self._map.close()
-        if self.path:
+        if self.path and self._inode:
+            # Unlink only our own file: a newer generation's may be there now.
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.path)
+                if os.stat(self.path).st_ino == self._inode:
+                    os.unlink(self.path)
 
     @classmethod
     def load(cls, path: str) -> Scoreboard:

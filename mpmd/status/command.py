@@ -11,6 +11,7 @@ import socket
 from typing import TextIO
 
 from mpmd.config.model import ServerConfig
+from mpmd.errors import ControlError
 from mpmd.mpm import registry
 from mpmd.status import jsonview, terminal
 from mpmd.status.collect import collect, max_servers
@@ -61,12 +62,17 @@ def run_status(
     is_tty = out.isatty()
 
     def frame() -> list[str]:
-        report = reader.report()
+        width = _width()
+        title = f"Every {interval:g}s: mpmd status ({config.config_file})"[:width]
+        try:
+            report = reader.report()
+        except ControlError as exc:
+            # Like watch(1): say what went wrong and keep looking, so the view
+            # outlives a restart (and a reload that replaces the file).
+            return [title, "", f"mpmd: {exc}"[:width]]
         if as_json:
             return [jsonview.render_json(report, name).rstrip("\n")]
-        width = _width()
-        title = f"Every {interval:g}s: mpmd status ({config.config_file})"
-        return [title[:width], "", *terminal.render_text(report, width)]
+        return [title, "", *terminal.render_text(report, width)]
 
     return terminal.watch(frame, out, interval=interval, count=count, terminal=is_tty)
 

@@ -149,8 +149,8 @@ class TestLocations:
 
     def test_unknown_handler_names_location(self, docroot: Path) -> None:
         config = make_config(docroot, locations=(
-            LocationConfig("/server-status", handler="server-status", where=WHERE),))
-        with pytest.raises(ConfigError, match="unknown SetHandler 'server-status'") as info:
+            LocationConfig("/server-info", handler="server-info", where=WHERE),))
+        with pytest.raises(ConfigError, match="unknown SetHandler 'server-info'") as info:
             build_router(config, runtime(False, True))
         assert info.value.where == WHERE and "mpmd.conf:42" in str(info.value)
 
@@ -177,7 +177,8 @@ class TestLocations:
         assert first is second is router.default
 
     def test_registry_names(self) -> None:
-        assert set(HANDLERS) == {"default-handler", "wsgi-handler"}
+        assert set(HANDLERS) == {
+            "default-handler", "wsgi-handler", "server-status", "server-metrics"}
 
 
 class TestRequire:

@@ -106,4 +106,9 @@ def test_run_status_prints_text_and_json(tmp_path: Path) -> None:
     out = io.StringIO()
     assert run_status(config, out, watch=True, interval=0.01, count=2) == 0
     assert out.getvalue().count("Every 0.01s: mpmd status") == 2
-    board.close()
+    board.close()  # the server stops: the live view says so and keeps looking
+    out = io.StringIO()
+    assert run_status(config, out, watch=True, interval=0.01, count=1) == 0
+    assert "mpmd: no scoreboard at" in out.getvalue()
+    with pytest.raises(ControlError):
+        run_status(config, io.StringIO())  # a single look fails plainly
