@@ -240,6 +240,8 @@ class Supervisor:
         )
         if self.phase is not Phase.RUNNING or record.retiring or generation is None:
             return
+        if generation.stage in (Stage.DRAINING, Stage.STOPPING):
+            return  # told to go (perhaps by an earlier exit reaped in this same turn)
         if generation.stage is Stage.STAGING:
             self.reloader.child_failed(info, failure.decode("utf-8", "replace"))
         elif info.code == ChildExit.CHILDFATAL and not generation.serving():

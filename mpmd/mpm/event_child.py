@@ -21,7 +21,10 @@ and flags itself ``not_accepting`` in the scoreboard otherwise.  Unlike
 Apache, ``connections`` counts those that are in (or queued for) a worker
 and idle keep-alive ones, not those still sending a request head: a crowd of
 slow clients costs the poller a little memory and must not close the door
-on everyone else (Apache's event MPM stalls under it).  Apache also
+on everyone else (Apache's event MPM stalls under it).  And a child over its
+limit still takes one waiting connection every :data:`STARVATION_GUARD`
+seconds: when every child is busy, a newcomer is parked and served in turn
+instead of waiting in the listen queue until some child has an idle moment.  Apache also
 closes every keep-alive connection the moment all workers are busy, which
 loses requests clients were sending on them; mpmd closes idle keep-alive
 connections only when the child is *saturated* — no worker idle for
@@ -72,6 +75,10 @@ from mpmd.status.handler import extended_status_enabled
 log = structlog.get_logger("mpmd.event")
 
 PARENT_CHECK_INTERVAL = 1.0
+#: seconds a worker waits for the next request on its connection before parking it
+KEEPALIVE_LINGER = 0.002
+#: a child over its admission limit still accepts one connection this often
+STARVATION_GUARD = 0.1
 #: keep-alive connections idle at least this long may be closed when saturated
 KEEPALIVE_RECLAIM_AFTER = 1.0
 #: seconds with no idle worker (and connections waiting) before the child counts as saturated
@@ -110,6 +117,7 @@ class EventChild:
         self.max_connections = settings.max_connections_per_child
         self.recycling = False
         self.busy_since: float | None = None  # when the last worker became busy
+        self.last_accept = 0.0
 
     # -- main loop --------------------------------------------------------------
 
@@ -164,13 +172,17 @@ class EventChild:
             idle = self.idle_workers
             busy_conns = self.idle_keepalive + self.in_workers
         limit = self.threads_n + idle * self.factor
-        admit = not self._stopping() and busy_conns < limit
-        if admit:
+        # Like Apache's listener (ap_queue_info_wait_for_idler), take a new
+        # connection only while a worker is free for it, so requests do not
+        # queue here while another child has idle threads.
+        free = idle - self.jobs.qsize()
+        admit = not self._stopping() and free > 0 and busy_conns < limit
+        now = time.monotonic()
+        if admit or self._starving(now):
             self.acceptor.resume()
         else:
             self.acceptor.pause()
         self.proc.not_accepting = 0 if admit else 1
-        now = time.monotonic()
         if idle:
             self.busy_since = None
         elif self.busy_since is None:
@@ -180,10 +192,20 @@ class EventChild:
             if self._clients_waiting() and self._others_have_room():
                 self._reclaim_keepalive(now)
 
+    def _starving(self, now: float) -> bool:
+        """Over the limit, but nobody was let in for a while and someone waits."""
+        return (
+            not self._stopping()
+            and self.jobs.empty()  # not while requests already wait for a worker here
+            and now - self.last_accept >= STARVATION_GUARD
+            and self._clients_waiting()
+        )
+
     def _accept(self, ready: set[int]) -> None:
         accepted = self.acceptor.accept(ready)
         if accepted is None:
             return
+        self.last_accept = time.monotonic()
         parked = new_parked(accepted.sock, accepted.client, accepted.server, self.settings)
         self.accepted_total += 1
         if self.max_connections and self.accepted_total >= self.max_connections:
@@ -294,6 +316,11 @@ class EventChild:
 
     # -- worker threads ---------------------------------------------------------------
 
+    def _linger(self) -> float:
+        """How long a worker may wait for a connection's next request before
+        parking it: briefly, and only while no other connection waits."""
+        return KEEPALIVE_LINGER if self.jobs.empty() else 0.0
+
     def _start_workers(self) -> list[threading.Thread]:
         logs = open_access_logs(self.ctx.config)
         extended = extended_status_enabled(self.ctx.config)
@@ -318,7 +345,8 @@ class EventChild:
             if parked is None:
                 return
             recorder.connection_started(parked.client)
-            keep = serve_parkable(parked, self.handler, self.settings, recorder, self._stopping)
+            keep = serve_parkable(parked, self.handler, self.settings, recorder,
+                                  self._stopping, self._linger)
             if keep:
                 self.returned.put(parked)
             else:

@@ -20,9 +20,11 @@ because an operator who wrote ``User`` expects it to hold).
 
 from __future__ import annotations
 
+import contextlib
 import grp
 import os
 import pwd
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -126,11 +128,15 @@ def prepare_child_files(paths: Iterable[str], identity: Identity | None) -> tupl
     The children open their access logs themselves, after the drop; a log
     created by root, or one logrotate just moved away, would then be out of
     their reach.  Call this in the master (as root) before forking each
-    generation.  Only the files are handed over, never their directory.  The
-    file is opened with ``O_NOFOLLOW`` and changed through its descriptor, so
-    a symbolic link planted in the log directory cannot make root give away
-    another file.  Returns the paths changed; a no-op without ``identity``
-    or without root.
+    generation.  Only the files are handed over, never their directory.
+
+    Safe against a symbolic link planted where a log should be: the file is
+    created with ``O_EXCL|O_NOFOLLOW``, a link is refused, and the owner is
+    changed with ``lchown``, which never follows one, so root cannot be made
+    to give away another file.  Needs ``CAP_CHOWN`` only — not
+    ``CAP_DAC_OVERRIDE``, which the shipped unit does not grant: an existing
+    log that already belongs to ``User`` is not opened at all.  Returns the
+    paths given; a no-op without ``identity`` or without root.
     """
     if identity is None or os.geteuid() != 0:
         return ()
@@ -138,20 +144,23 @@ def prepare_child_files(paths: Iterable[str], identity: Identity | None) -> tupl
 
 
 def _give(path: str, identity: Identity) -> bool:
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        fd = os.open(path, flags, 0o644)
+        _create(path)
+        if stat.S_ISLNK(os.lstat(path).st_mode):
+            raise StartupError(f"log file {path} is a symbolic link; refusing to "
+                               f"give it to uid {identity.uid}")
+        os.chown(path, identity.uid, identity.gid, follow_symlinks=False)
     except OSError as exc:
-        raise StartupError(f"could not open log file {path}: {exc.strerror}") from exc
-    try:
-        os.fchown(fd, identity.uid, identity.gid)
-    except OSError as exc:
-        raise StartupError(f"could not give {path} to uid {identity.uid}: "
+        raise StartupError(f"could not prepare log file {path} for uid {identity.uid}: "
                            f"{exc.strerror}") from exc
-    finally:
-        os.close(fd)
     return True
+
+
+def _create(path: str) -> None:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    with contextlib.suppress(FileExistsError):  # an existing log is kept as it is
+        os.close(os.open(path, flags, 0o644))
 
 
 def log_files(custom_log_targets: Iterable[str]) -> tuple[str, ...]:

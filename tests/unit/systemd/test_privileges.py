@@ -191,9 +191,14 @@ def test_a_planted_symlink_is_not_followed(tmp_path: Path) -> None:
     victim.write_text("secret\n")
     link = tmp_path / "access.log"
     link.symlink_to(victim)
-    with pytest.raises(StartupError, match="could not open log file"):
-        prepare_child_files([str(link)], resolve("nobody"))
+    dangling = tmp_path / "error.log"
+    dangling.symlink_to(tmp_path / "not-yet")
+    for path in (link, dangling):
+        with pytest.raises(StartupError, match="is a symbolic link"):
+            prepare_child_files([str(path)], resolve("nobody"))
     assert (victim.stat().st_uid, victim.stat().st_gid) == (0, 0)
+    assert victim.read_text() == "secret\n"
+    assert not (tmp_path / "not-yet").exists()
 
 
 def test_without_identity_nothing_is_touched(tmp_path: Path) -> None:
