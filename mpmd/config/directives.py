@@ -100,6 +100,10 @@ _DIRECTIVES: tuple[Directive, ...] = (
     D("GracefulShutdownTimeout", 1, 1, "Maximum time in seconds to wait for child processes to "
       "complete transactions during shutdown", p.seconds, field="graceful_shutdown_timeout",
       default="0"),
+    # mpmd's own: recycle a child whose memory grew past this, after draining.
+    D("MaxMemoryPerChild", 1, 1, "Resident memory (bytes, or with K, M, G) above which a "
+      "child is replaced and retired (0 = no limit)", p.size,
+      field="max_memory_per_child", default="0"),
     # mpmd's own: Apache lets an old generation linger as long as it likes.
     D("DrainTimeout", 1, 1, "Maximum time in seconds an old generation may drain after a "
       "graceful restart before it is stopped (0 = no limit)", p.seconds,

@@ -165,6 +165,7 @@ class ServerConfig:
     extended_status: bool | None = None  # None = Apache's default (On when status is used)
     graceful_shutdown_timeout: float = 0.0  # 0 = wait forever
     drain_timeout: float = 60.0  # old generation after a graceful restart; 0 = no limit
+    max_memory_per_child: int = 0  # bytes of RSS; 0 = no limit
     wsgi_app: str = ""  # "module:callable" ("" = static files only)
     wsgi_path: tuple[str, ...] = ()  # directories put in front of sys.path for the import
     wsgi_preload: bool = False  # import in the master before forking

@@ -60,6 +60,17 @@ def non_negative(name: str, args: Args) -> int:
     return int(args[0])
 
 
+_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+
+
+def size(name: str, args: Args) -> int:
+    """A byte count with an optional K, M or G suffix (``512M``); 0 disables."""
+    match = re.fullmatch(r"\+?(\d+)\s*([KMG]?)B?", args[0].strip(), re.IGNORECASE)
+    if not match:
+        raise ArgumentError(f'{name} "{args[0]}" must be a size such as 0, 800000, 512M or 2G')
+    return int(match.group(1)) * _SIZE_UNITS[match.group(2).upper()]
+
+
 def backlog(name: str, args: Args) -> int:
     try:
         value = _integer(name, args[0])

@@ -21,6 +21,7 @@ from mpmd.master.shutdown import Escalation
 from mpmd.master.throttle import SpawnThrottle
 from mpmd.mpm.base import ChildContext, Plan
 from mpmd.mpm.child import GRACEFUL_SIGNAL
+from mpmd.scoreboard.board import Snapshot
 from mpmd.scoreboard.states import State
 
 log = structlog.get_logger("mpmd.master")
@@ -61,6 +62,32 @@ class Fleet:
         )
         generation.wake_at = plan.wake_at
         self._apply(generation, plan)
+        if generation.stage is Stage.ACTIVE:
+            self._recycle(generation, generation.scoreboard.snapshot())
+
+    def _recycle(self, generation: Generation, snapshot: Snapshot) -> None:
+        """Replace children that asked for it (mpmd.mpm.recycle): fork the
+        replacement, retire the old child once the new one is ready; one at a
+        time, so recycling is staggered and capacity never dips."""
+        if generation.replacing is not None:
+            old, new = generation.replacing
+            fresh = snapshot.processes[new]
+            if not fresh.pid or State.STARTING.value[0] not in fresh.states:
+                generation.replacing = None  # ready (or died: try again next turn)
+                if fresh.pid:
+                    self._retire(generation, old)
+            return
+        asking = [p for p in snapshot.live(generation.number) if p.recycle and not p.quiescing]
+        if not asking:
+            return
+        old = asking[0].slot
+        free = [p.slot for p in snapshot.processes[: generation.process_limit] if not p.pid]
+        if not free or not self.throttle.allows(self.clock()):
+            self._retire(generation, old)  # no room for a replacement: go anyway
+            return
+        log.info("child_replacing", generation=generation.number, slot=old, replacement=free[0])
+        self._spawn(generation, free[0])
+        generation.replacing = (old, free[0])
 
     def _apply(self, generation: Generation, plan: Plan) -> None:
         for event in plan.events:

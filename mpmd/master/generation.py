@@ -52,10 +52,17 @@ class Generation:
     escalation: Escalation | None = None
     wake_at: float | None = None  # when its maintenance wants to run
     spawned: set[int] = field(default_factory=set)  # slots forked at least once
+    replacing: tuple[int, int] | None = None  # (old slot, its replacement's slot)
 
     @property
     def threads(self) -> int:
         return self.mpm.threads_per_child(self.config.mpm_settings)
+
+    @property
+    def process_limit(self) -> int:
+        """How many children may run: MaxRequestWorkers / threads, at most ServerLimit."""
+        settings = self.config.mpm_settings
+        return min(settings.server_limit, max(settings.max_request_workers // self.threads, 1))
 
     def serving(self) -> bool:
         """Some child of this generation got past starting (it can serve)."""

@@ -69,6 +69,7 @@ from mpmd.mpm.acceptor import Acceptor
 from mpmd.mpm.base import ChildContext
 from mpmd.mpm.child import ChildControl, exit_child, master_alive
 from mpmd.mpm.recorder import SlotRecorder
+from mpmd.mpm.recycle import RecycleMonitor
 from mpmd.scoreboard.states import State
 from mpmd.status.handler import extended_status_enabled
 
@@ -113,9 +114,7 @@ class EventChild:
         self.idle_workers = 0
         self.in_workers = 0  # connections a worker is serving (or queued for one)
         self.idle_keepalive = 0  # parked connections waiting for a next request
-        self.accepted_total = 0
-        self.max_connections = settings.max_connections_per_child
-        self.recycling = False
+        self.recycle = RecycleMonitor(ctx)
         self.busy_since: float | None = None  # when the last worker became busy
         self.last_accept = 0.0
 
@@ -135,7 +134,7 @@ class EventChild:
         return ChildExit.OK
 
     def _stopping(self) -> bool:
-        return self.control.stopping or self.recycling
+        return self.control.stopping or self.recycle.exit_now
 
     def _connections(self) -> int:
         with self.lock:
@@ -163,6 +162,7 @@ class EventChild:
             self._accept(ready)
         self._expire(time.monotonic())
         self._publish()
+        self.recycle.check_memory()
 
     # -- admission and accepting --------------------------------------------------
 
@@ -207,10 +207,7 @@ class EventChild:
             return
         self.last_accept = time.monotonic()
         parked = new_parked(accepted.sock, accepted.client, accepted.server, self.settings)
-        self.accepted_total += 1
-        if self.max_connections and self.accepted_total >= self.max_connections:
-            log.info("child_recycling", connections=self.accepted_total)
-            self.recycling = True
+        self.recycle.connection()
         self._park(parked)
 
     # -- parked connections ---------------------------------------------------------

@@ -21,6 +21,7 @@ from mpmd.mpm.acceptor import Accepted, Acceptor
 from mpmd.mpm.base import ChildContext
 from mpmd.mpm.child import ChildControl, exit_child, master_alive
 from mpmd.mpm.recorder import SlotRecorder
+from mpmd.mpm.recycle import RecycleMonitor
 from mpmd.scoreboard.states import State
 from mpmd.status.handler import extended_status_enabled
 
@@ -44,21 +45,18 @@ class PreforkChild:
         self.epoll = select.epoll()
         self.epoll.register(control.wake_r.fileno(), select.EPOLLIN)
         self.acceptor = Acceptor(ctx.listeners, self.epoll)
-        self.max_connections = ctx.config.mpm_settings.max_connections_per_child
+        self.recycle = RecycleMonitor(ctx)
 
     def run(self) -> int:
-        served = 0
         self.recorder.idle()
         log.debug("child_ready")
-        while not self.control.stopping:
+        while not (self.control.stopping or self.recycle.exit_now):
             accepted = self._wait_for_connection()
             if accepted is None:
                 continue
+            self.recycle.connection()
             self._serve(accepted)
-            served += 1
-            if self.max_connections and served >= self.max_connections:
-                log.info("child_recycling", connections=served)
-                break
+            self.recycle.check_memory()
         self.ctx.scoreboard.worker(self.ctx.slot).status = State.GRACEFUL.value
         return ChildExit.OK
 

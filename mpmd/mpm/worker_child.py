@@ -8,7 +8,8 @@ otherwise, so connections go to a child that can serve them now instead of
 queueing behind busy threads — which is also what keeps keep-alive
 connections from piling up on one child.
 
-Graceful stop (USR1 from the master, or MaxConnectionsPerChild reached): the
+Graceful stop (USR1 from the master, which also sends it to recycle the child
+after MaxConnectionsPerChild or MaxMemoryPerChild, see mpmd.mpm.recycle): the
 listener stops accepting, each thread finishes its connection (the next
 response says ``Connection: close``), and the child exits when all are done.
 """
@@ -29,6 +30,7 @@ from mpmd.mpm.acceptor import Accepted, Acceptor
 from mpmd.mpm.base import ChildContext
 from mpmd.mpm.child import ChildControl, exit_child, master_alive
 from mpmd.mpm.recorder import SlotRecorder
+from mpmd.mpm.recycle import RecycleMonitor
 from mpmd.scoreboard.states import State
 from mpmd.status.handler import extended_status_enabled
 
@@ -50,9 +52,7 @@ class WorkerChild:
         self.epoll = select.epoll()
         self.epoll.register(control.wake_r.fileno(), select.EPOLLIN)
         self.acceptor = Acceptor(ctx.listeners, self.epoll)
-        self.connections = 0
-        self.max_connections = ctx.config.mpm_settings.max_connections_per_child
-        self.recycling = False
+        self.recycle = RecycleMonitor(ctx)
 
     def run(self) -> int:
         logs = open_access_logs(self.ctx.config)
@@ -74,7 +74,7 @@ class WorkerChild:
         return ChildExit.OK
 
     def _stopping(self) -> bool:
-        return self.control.stopping or self.recycling
+        return self.control.stopping or self.recycle.exit_now
 
     def _listen(self) -> None:
         while not self._stopping():
@@ -86,11 +86,8 @@ class WorkerChild:
             if accepted is None:
                 self.idlers.release()  # the idler stays reserved for the next try
                 continue
-            self.connections += 1
+            self.recycle.connection()
             self.queue.put(accepted)
-            if self.max_connections and self.connections >= self.max_connections:
-                log.info("child_recycling", connections=self.connections)
-                self.recycling = True
 
     def _wait_for_connection(self) -> Accepted | None:
         self.acceptor.resume()
@@ -101,6 +98,7 @@ class WorkerChild:
 
     def _check_wakeups(self, timeout: float) -> set[int]:
         ready = {fd for fd, _ in self.epoll.poll(timeout)}
+        self.recycle.check_memory()
         if not master_alive(self.ctx.master_pid):
             exit_child(ChildExit.OK)
         if self.control.wake_r.fileno() in ready:

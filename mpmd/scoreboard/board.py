@@ -44,6 +44,7 @@ class ProcessSlot(ctypes.Structure):
         ("quiescing", ctypes.c_uint8),  # told to stop; not counted as capacity
         ("not_accepting", ctypes.c_uint8),  # event MPM admission flag
         ("threads", ctypes.c_uint16),  # worker slots this process uses
+        ("recycle", ctypes.c_uint8),  # the child asks to be replaced (max connections/memory)
         ("connections", ctypes.c_int32),
         ("keep_alive", ctypes.c_int32),
         ("closing", ctypes.c_int32),
@@ -94,6 +95,7 @@ class ProcessView:
     connections: int = 0
     keep_alive: int = 0
     closing: int = 0
+    recycle: bool = False  # the child asked to be replaced
 
     def count(self, letters: frozenset[int]) -> int:
         return sum(1 for s in self.states if s in letters)
@@ -183,7 +185,7 @@ class Scoreboard:
         child's first writes can never be overwritten by the master's)."""
         proc = self._procs[slot]
         proc.generation, proc.threads = generation, threads
-        proc.quiescing = proc.not_accepting = 0
+        proc.quiescing = proc.not_accepting = proc.recycle = 0
         proc.failure = b""
         proc.connections = proc.keep_alive = proc.closing = 0
         proc.started = time.time()
@@ -225,6 +227,7 @@ class Scoreboard:
             connections=p.connections,
             keep_alive=p.keep_alive,
             closing=p.closing,
+            recycle=bool(p.recycle),
         )
 
     def close(self) -> None:

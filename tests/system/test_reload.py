@@ -180,3 +180,16 @@ def test_logrotate_rename_then_reload_writes_new_files(
     assert server.error_log.exists()
     assert any(json.loads(line).get("event") == "reload_succeeded"
                for line in server.error_log.read_text().splitlines())
+
+
+def test_memory_recycling_replaces_children_one_at_a_time_under_load(
+    make_server: Callable[..., Server], mpm: str
+) -> None:
+    # Every Python child is over 1 MB: each asks to be recycled at once, and
+    # the master must replace them one at a time without failing a request.
+    server = make_server(mpm=mpm, start_servers=2, extra="MaxMemoryPerChild 1M\n")
+    with LoadGen(server, clients=3) as load:
+        server.wait_event("child_replacing", timeout=20, count=3)
+        asked = server.events("child_recycling")
+        assert asked and asked[0]["reason"] == "max_memory_per_child"
+    assert load.failures == []
