@@ -22,9 +22,10 @@ Apache, ``connections`` counts those that are in (or queued for) a worker
 and idle keep-alive ones, not those still sending a request head: a crowd of
 slow clients costs the poller a little memory and must not close the door
 on everyone else (Apache's event MPM stalls under it).  And a child over its
-limit still takes one waiting connection every :data:`STARVATION_GUARD`
-seconds: when every child is busy, a newcomer is parked and served in turn
-instead of waiting in the listen queue until some child has an idle moment.  Apache also
+limit still accepts when clients wait and no other child has room (read from
+the scoreboard): the rule is there to send connections where they are served
+soonest, and when every child is busy, a newcomer parked here is served in
+turn instead of waiting in the listen queue for some child's idle moment.  Apache also
 closes every keep-alive connection the moment all workers are busy, which
 loses requests clients were sending on them; mpmd closes idle keep-alive
 connections only when the child is *saturated* — no worker idle for
@@ -78,8 +79,8 @@ log = structlog.get_logger("mpmd.event")
 PARENT_CHECK_INTERVAL = 1.0
 #: seconds a worker waits for the next request on its connection before parking it
 KEEPALIVE_LINGER = 0.002
-#: a child over its admission limit still accepts one connection this often
-STARVATION_GUARD = 0.1
+#: how often a child over its admission limit checks whether to accept anyway
+STARVATION_GUARD = 0.005
 #: keep-alive connections idle at least this long may be closed when saturated
 KEEPALIVE_RECLAIM_AFTER = 1.0
 #: seconds with no idle worker (and connections waiting) before the child counts as saturated
@@ -116,7 +117,7 @@ class EventChild:
         self.idle_keepalive = 0  # parked connections waiting for a next request
         self.recycle = RecycleMonitor(ctx)
         self.busy_since: float | None = None  # when the last worker became busy
-        self.last_accept = 0.0
+        self.last_starving_check = 0.0
 
     # -- main loop --------------------------------------------------------------
 
@@ -193,19 +194,17 @@ class EventChild:
                 self._reclaim_keepalive(now)
 
     def _starving(self, now: float) -> bool:
-        """Over the limit, but nobody was let in for a while and someone waits."""
-        return (
-            not self._stopping()
-            and self.jobs.empty()  # not while requests already wait for a worker here
-            and now - self.last_accept >= STARVATION_GUARD
-            and self._clients_waiting()
-        )
+        """Over the limit, but clients wait and no other child has room for
+        them: pausing would only leave them in the listen queue."""
+        if self._stopping() or now - self.last_starving_check < STARVATION_GUARD:
+            return False
+        self.last_starving_check = now
+        return self._clients_waiting() and not self._others_have_room()
 
     def _accept(self, ready: set[int]) -> None:
         accepted = self.acceptor.accept(ready)
         if accepted is None:
             return
-        self.last_accept = time.monotonic()
         parked = new_parked(accepted.sock, accepted.client, accepted.server, self.settings)
         self.recycle.connection()
         self._park(parked)
