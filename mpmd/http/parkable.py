@@ -62,6 +62,7 @@ class Parked:
     idle_keepalive: bool = False  # waiting for the first byte of a next request
     partial: bool = False  # part of a request head has arrived
     served: int = 0  # requests served on this connection
+    registered: bool = False  # in the poller's epoll (one-shot, re-armed on each park)
     token: int = field(default=0)  # bumped on every move; stale timers are ignored
 
 

@@ -85,7 +85,7 @@ STARVATION_GUARD = 0.005
 KEEPALIVE_RECLAIM_AFTER = 1.0
 #: seconds with no idle worker (and connections waiting) before the child counts as saturated
 SATURATED_AFTER = 1.0
-_IN = select.EPOLLIN | select.EPOLLRDHUP
+_IN_ONCE = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLONESHOT
 
 
 @dataclass(order=True)
@@ -216,7 +216,11 @@ class EventChild:
         with self.lock:
             self.parked[fd] = parked
             self.idle_keepalive += parked.idle_keepalive
-        self.epoll.register(fd, _IN)
+        if parked.registered:
+            self.epoll.modify(fd, _IN_ONCE)  # re-arm: one-shot disarmed it
+        else:
+            self.epoll.register(fd, _IN_ONCE)
+            parked.registered = True
         parked.token += 1
         heapq.heappush(self.timers, _Timer(parked.deadline, fd, parked.token))
 
@@ -224,27 +228,16 @@ class EventChild:
         with self.lock:
             parked = self.parked.pop(fd)
             self.idle_keepalive -= parked.idle_keepalive
-        self.epoll.unregister(fd)
+        # No epoll_ctl: a one-shot registration fired is disarmed already, and
+        # one that did not is dropped by the kernel when the socket closes.
         parked.token += 1  # its timers are stale now
         return parked
 
     def _readable(self, fd: int) -> None:
-        parked = self.parked.get(fd)
-        if parked is None:
-            return
-        was_idle = parked.idle_keepalive
-        outcome = feed(parked, self.settings, time.monotonic())
-        if was_idle and not parked.idle_keepalive:
-            with self.lock:
-                self.idle_keepalive -= 1
-        if outcome == "wait":
-            heapq.heappush(self.timers, _Timer(parked.deadline, fd, parked.token))
-            return
-        parked = self._unpark(fd)
-        if outcome == "ready":
-            self._dispatch(parked)
-        else:  # "closed": the client went away between requests
-            close_parked(parked)
+        """Bytes came: a worker reads them (the poller does no socket I/O of its
+        own, so it needs the GIL only briefly per turn; see _serve)."""
+        if fd in self.parked:
+            self._dispatch(self._unpark(fd))
 
     def _dispatch(self, parked: Parked) -> None:
         with self.lock:
@@ -312,6 +305,20 @@ class EventChild:
 
     # -- worker threads ---------------------------------------------------------------
 
+    def _serve(self, parked: Parked, recorder: SlotRecorder) -> bool:
+        """Read what came; serve if a whole head is there.  True: back to the
+        poller (served and idle, or a head still incomplete)."""
+        if not parked.conn.ready:
+            outcome = feed(parked, self.settings, time.monotonic())
+            if outcome == "closed":  # the client went away between requests
+                close_parked(parked)
+                return False
+            if outcome == "wait":
+                return True
+        recorder.connection_started(parked.client)
+        return serve_parkable(parked, self.handler, self.settings, recorder,
+                              self._stopping, self._linger)
+
     def _linger(self) -> float:
         """How long a worker may wait for a connection's next request before
         parking it: briefly, and only while no other connection waits."""
@@ -340,9 +347,7 @@ class EventChild:
                 self.idle_workers -= 1
             if parked is None:
                 return
-            recorder.connection_started(parked.client)
-            keep = serve_parkable(parked, self.handler, self.settings, recorder,
-                                  self._stopping, self._linger)
+            keep = self._serve(parked, recorder)
             if keep:
                 self.returned.put(parked)
             else:
