@@ -42,6 +42,7 @@ def serve(config: ServerConfig, defines: tuple[str, ...] = ()) -> int:
 def serve_single(config: ServerConfig) -> int:
     """``-X``: one child's serving loop in this very process, no master."""
     mpm = registry.load(config.mpm_module)
+    mpm.prepare()
     make_handler = handler_factory(config)
     settings = config.mpm_settings
     sockets = listeners_mod.bind_all(config.listen, config.listen_backlog)

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import structlog
 
+from mpmd.systemd.journal import JournalPriority, connected_to_journal
+
 if TYPE_CHECKING:
     from mpmd.config.model import ServerConfig
 
@@ -89,11 +91,10 @@ def _processors(out: TextIO) -> list[Any]:
     ]
     if _is_tty(out):
         return [*shared, structlog.dev.ConsoleRenderer(colors=True)]
-    return [
-        *shared,
-        structlog.processors.format_exc_info,
-        structlog.processors.JSONRenderer(sort_keys=False),
-    ]
+    renderer: Any = structlog.processors.JSONRenderer(sort_keys=False)
+    if connected_to_journal(out):  # under systemd: "<3>" etc. so journalctl -p works
+        renderer = JournalPriority(renderer)
+    return [*shared, structlog.processors.format_exc_info, renderer]
 
 
 def _is_tty(out: TextIO) -> bool:

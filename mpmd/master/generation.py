@@ -91,6 +91,20 @@ class ListenerPool:
     def __init__(self, backlog: int) -> None:
         self.backlog = backlog
         self._sockets: dict[tuple[str, str, int, str], socket.socket] = {}
+        #: sockets systemd passed in: never closed or unlinked while we run
+        self._inherited: set[int] = set()
+        #: inherited sockets no Listen names: every generation serves them too
+        self.extras: tuple[socket.socket, ...] = ()
+
+    def adopt(
+        self, matched: dict[ListenAddress, socket.socket], extras: list[socket.socket]
+    ) -> None:
+        """Take the sockets of socket activation in place of binding."""
+        for address, sock in matched.items():
+            self._sockets[address_key(address)] = sock
+            self._inherited.add(id(sock))
+        self._inherited.update(id(s) for s in extras)
+        self.extras = tuple(extras)
 
     def acquire(self, addresses: tuple[ListenAddress, ...]) -> tuple[socket.socket, ...]:
         """Sockets for ``addresses``: existing ones reused, missing ones bound.
@@ -108,11 +122,11 @@ class ListenerPool:
                 sock.close()
             raise
         self._sockets.update(fresh)
-        return tuple(self._sockets[address_key(a)] for a in addresses)
+        return tuple(self._sockets[address_key(a)] for a in addresses) + self.extras
 
     def release_unused(self, in_use: list[tuple[socket.socket, ...]]) -> list[str]:
         """Close every socket no generation listens on; returns their names."""
-        keep = {id(s) for group in in_use for s in group}
+        keep = {id(s) for group in in_use for s in group} | self._inherited
         closed = []
         for key, sock in list(self._sockets.items()):
             if id(sock) not in keep:
@@ -125,9 +139,12 @@ class ListenerPool:
 
     def close_all(self) -> None:
         for key, sock in self._sockets.items():
+            inherited = id(sock) in self._inherited
             sock.close()
-            if key[0] == "unix":
+            if key[0] == "unix" and not inherited:  # systemd owns its socket files
                 listeners_mod.unlink_path(key[3])
+        for sock in self.extras:
+            sock.close()
         self._sockets.clear()
 
 

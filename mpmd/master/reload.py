@@ -68,6 +68,9 @@ class Reloader:
 
     def _stage(self, graceful: bool, waiters: list[ControlRequest]) -> None:
         self.graceful, self.waiters = graceful, waiters
+        # systemd's notify-reload protocol: RELOADING=1 + MONOTONIC_USEC now,
+        # READY=1 when the reload ends, whichever way it ends.
+        self.sup.notifier.reloading("reloading")
         try:
             config = load_config(self.config_file, self.defines)
             mpm = registry.load(config.mpm_module)
@@ -106,6 +109,7 @@ class Reloader:
 
     def _fail(self, reason: str) -> None:
         log.error("reload_failed", reason=reason)
+        self.sup.notifier.ready(f"reload failed: {reason}")
         for waiter in self.waiters:
             self.sup.reply(waiter, False, f"reload failed: {reason}")
         self.waiters = []
@@ -127,6 +131,7 @@ class Reloader:
         closed = self.sup.fleet.pool.release_unused([new.listeners])
         self._reopen_logs(new)
         self.sup.set_title()
+        self.sup.notifier.ready(self.sup.status_line())
         log.info("reload_succeeded", generation=new.number, mpm=new.mpm.name,
                  graceful=self.graceful, closed_listeners=closed)
         for waiter in self.waiters:

@@ -35,9 +35,13 @@ from mpmd.master.generation import Generation, ListenerPool, Stage
 from mpmd.master.pidfile import remove_pidfile, write_pidfile
 from mpmd.master.reload import Reloader
 from mpmd.master.signals import Command, SignalInbox
+from mpmd.mpm import privileges
 from mpmd.mpm.base import MPM
 from mpmd.scoreboard.board import Scoreboard
+from mpmd.scoreboard.states import BUSY_STATES, IDLE_STATES
 from mpmd.status.locate import scoreboard_path
+from mpmd.systemd import activation
+from mpmd.systemd.notify import Heartbeat, Notifier
 
 if TYPE_CHECKING:
     from mpmd.app.runtime import Runtime
@@ -46,6 +50,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("mpmd.master")
 
 IDLE_WAKEUP = 1.0  # seconds: the longest the master sleeps with nothing to do
+STATUS_INTERVAL = 5.0  # seconds between systemd STATUS= updates
 STAGING_POLL = 0.02  # seconds between readiness checks while a generation stages
 
 
@@ -85,6 +90,10 @@ class Supervisor:
         self.control: control_mod.ControlServer | None = None
         self.fleet = Fleet(ListenerPool(config.listen_backlog), self._private_fds, clock)
         self.reloader = Reloader(self, config.config_file, defines)
+        self.notifier = Notifier.from_env()
+        self.heartbeat = Heartbeat(self.notifier, clock)
+        self.ready_sent = False
+        self.next_status = 0.0
         self._first = (config, mpm, make_handler)
 
     # -- lifecycle ------------------------------------------------------------
@@ -102,6 +111,7 @@ class Supervisor:
 
     def _start(self) -> None:
         config, mpm, make_handler = self._first
+        self._adopt_inherited(config)
         generation = self.new_generation(config, mpm, make_handler)
         generation.stage = Stage.ACTIVE
         self.fleet.add(generation)
@@ -118,10 +128,30 @@ class Supervisor:
                  listen=[str(a) for a in config.listen], config=config.config_file,
                  control_socket=path or None)
 
+    def _adopt_inherited(self, config: ServerConfig) -> None:
+        """Socket activation: systemd's sockets replace binding where they match."""
+        inherited = activation.inherited_sockets()
+        if not inherited:
+            return
+        matched, extras = activation.match(inherited, config.listen)
+        self.fleet.pool.adopt(matched, extras)
+        log.info("sockets_inherited", matched=[str(a) for a in matched],
+                 extra=[str(activation.bound_address(s) or s.fileno()) for s in extras])
+
     def new_generation(
         self, config: ServerConfig, mpm: MPM, make_handler: Callable[[Runtime], Handler]
     ) -> Generation:
-        """A generation with its listeners bound and its scoreboard mapped (not added)."""
+        """A generation with its listeners bound and its scoreboard mapped (not added).
+
+        Also resolves User/Group and hands the children's log files to that
+        user, so a wrong User fails here (a reload then keeps the old generation).
+        """
+        identity = privileges.resolve(config.user, config.group)
+        privileges.prepare_child_files(
+            [c.target for c in config.custom_logs if c.target not in ("stdout", "stderr")],
+            identity,
+        )
+        mpm.prepare()
         listeners = self.fleet.pool.acquire(config.listen)
         settings = config.mpm_settings
         board = Scoreboard(settings.server_limit, mpm.threads_per_child(settings),
@@ -167,7 +197,10 @@ class Supervisor:
 
     def _wait(self) -> None:
         now = self.clock()
-        timeout = min([IDLE_WAKEUP, *(max(d - now, 0.0) for d in self.fleet.deadlines())])
+        deadlines = self.fleet.deadlines()
+        if (beat := self.heartbeat.deadline()) is not None:
+            deadlines.append(beat)
+        timeout = min([IDLE_WAKEUP, *(max(d - now, 0.0) for d in deadlines)])
         if self.reloader.staging is not None:
             timeout = min(timeout, STAGING_POLL)
         watched: list[Any] = [self.inbox]
@@ -189,9 +222,36 @@ class Supervisor:
                 if generation.stage in (Stage.ACTIVE, Stage.STAGING):
                     self.fleet.maintain(generation)
             self.reloader.tick()
+            self._notify_progress()
         self.fleet.tick()
+        self.heartbeat.tick()
         if self.phase is not Phase.RUNNING and not self.fleet.child_count():
             self.phase = Phase.DONE
+
+    def _notify_progress(self) -> None:
+        """systemd: READY once the first generation serves; STATUS every few seconds."""
+        active = self.active
+        if active is None:
+            return
+        if not self.ready_sent and active.ready():
+            self.ready_sent = True
+            self.notifier.ready(self.status_line())
+            log.info("server_ready", generation=active.number, mpm=active.mpm.name)
+        now = self.clock()
+        if self.ready_sent and now >= self.next_status and self.notifier.enabled:
+            self.next_status = now + STATUS_INTERVAL
+            self.notifier.status(self.status_line())
+
+    def status_line(self) -> str:
+        active = self.active
+        if active is None:
+            return self.phase.value
+        snapshot = active.scoreboard.snapshot()
+        live = snapshot.live(active.number)
+        busy = sum(p.count(BUSY_STATES) for p in live)
+        idle = sum(p.count(IDLE_STATES) for p in live)
+        return (f"{self.phase.value}: generation {active.number} ({active.mpm.name}), "
+                f"{len(live)} children, {busy} busy, {idle} idle")
 
     def on_command(
         self, command: Command, waiter: control_mod.ControlRequest | None = None
@@ -266,6 +326,7 @@ class Supervisor:
             return
         log.info("server_stopping", graceful=False, children=self.fleet.child_count())
         self.phase = Phase.STOPPING
+        self.notifier.stopping("stopping")
         self.reloader.abandon("the server is stopping")
         for generation in self.fleet:
             self.fleet.stop(generation)
@@ -277,6 +338,7 @@ class Supervisor:
             return
         log.info("server_stopping", graceful=True, children=self.fleet.child_count())
         self.phase = Phase.GRACEFUL_STOPPING
+        self.notifier.stopping("stopping gracefully")
         self.reloader.abandon("the server is stopping")
         for generation in self.fleet:
             if generation.stage is not Stage.STOPPING:

@@ -84,6 +84,11 @@ class MPM(Protocol):
 
     def threads_per_child(self, settings: MpmSettings) -> int: ...
 
+    def prepare(self) -> None:
+        """Import the child's serving code in the master, before forking: the
+        children share it copy-on-write, and a child that drops to an
+        unprivileged User needs no access to the installation afterwards."""
+
     def initial_state(self, settings: MpmSettings) -> Any: ...
 
     def maintain(

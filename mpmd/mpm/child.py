@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, NoReturn
 import setproctitle
 import structlog
 
-from mpmd.errors import ChildExit
+from mpmd.errors import ChildExit, MpmdError
 from mpmd.logs.setup import configure_logging
+from mpmd.mpm.privileges import drop_privileges
 from mpmd.scoreboard.board import FAILURE_FIELD
 
 if TYPE_CHECKING:
@@ -73,7 +74,19 @@ def enter_child(ctx: ChildContext, mpm_name: str) -> ChildControl:
     )
     configure_logging(ctx.config, role="child")
     structlog.contextvars.bind_contextvars(slot=ctx.slot, generation=ctx.generation)
+    _drop_privileges(ctx)
     return control
+
+
+def _drop_privileges(ctx: ChildContext) -> None:
+    """User/Group: after the error log is open, before any request is read."""
+    try:
+        drop_privileges(ctx.config.user, ctx.config.group)
+    except MpmdError as exc:
+        log.error("privileges_drop_failed", error=str(exc))
+        reason = f"could not drop privileges: {exc}".encode("utf-8", "replace")
+        ctx.scoreboard.process(ctx.slot).failure = reason[: FAILURE_FIELD - 1]
+        exit_child(ChildExit.CHILDFATAL)
 
 
 def load_handler(ctx: ChildContext, mpm_name: str, multithread: bool) -> Handler:

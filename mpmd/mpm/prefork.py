@@ -24,6 +24,9 @@ class PreforkMPM:
     def threads_per_child(self, settings: MpmSettings) -> int:
         return 1
 
+    def prepare(self) -> None:
+        import mpmd.mpm.prefork_child  # noqa: F401
+
     def initial_state(self, settings: MpmSettings) -> spares.SpareState:
         return spares.SpareState(target=settings.start_servers)
 

@@ -64,6 +64,9 @@ class WorkerMPM(_ThreadedMPM):
     module = "mpm_worker_module"
     name = "worker"
 
+    def prepare(self) -> None:
+        import mpmd.mpm.worker_child  # noqa: F401
+
     def child_main(self, context: ChildContext) -> NoReturn:
         control = enter_child(context, self.name)
         handler = load_handler(context, self.name, multithread=True)
@@ -78,6 +81,9 @@ class EventMPM(_ThreadedMPM):
     module = "mpm_event_module"
     name = "event"
     capabilities = Capabilities(threaded=True, forked=True, async_connections=True)
+
+    def prepare(self) -> None:
+        import mpmd.mpm.event_child  # noqa: F401
 
     def child_main(self, context: ChildContext) -> NoReturn:
         control = enter_child(context, self.name)

@@ -25,11 +25,6 @@ from harness import REPO, Server, ServerSpec, mpmd_cli, wait_for
 
 pytestmark = pytest.mark.slow
 
-#: These tests need the wiring of mpmd.systemd and mpmd.mpm.privileges into
-#: the master and the child bootstrap; remove the mark once it is in.
-WIRING_PENDING = pytest.mark.xfail(
-    strict=False, reason="wiring pending: mpmd.systemd / privileges not called by the master yet")
-
 UNITS = REPO / "systemd"
 INSTALLED_BINARY = "/usr/local/bin/mpmd"
 
@@ -111,7 +106,6 @@ def with_app(server: Server, text: str) -> None:
     (server.root / "app" / "hello.py").write_text(text)
 
 
-@WIRING_PENDING
 @pytest.mark.skipif(shutil.which("systemd-socket-activate") is None,
                     reason="needs systemd-socket-activate")
 def test_socket_activation(tmp_path: Path) -> None:
@@ -179,7 +173,6 @@ def starts_with(prefix: str) -> Callable[[str], bool]:
     return lambda message: message.startswith(prefix)
 
 
-@WIRING_PENDING
 def test_sd_notify_ready_reloading_watchdog_stopping(
     short_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -226,7 +219,6 @@ def test_sd_notify_ready_reloading_watchdog_stopping(
 # -- journald priorities ----------------------------------------------------------
 
 
-@WIRING_PENDING
 def test_journal_priorities_on_the_journal_stream(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -281,7 +273,6 @@ def port_80_free() -> bool:
     return True
 
 
-@WIRING_PENDING
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root: the master starts as root")
 def test_children_serve_as_nobody_while_the_master_stays_root(
     short_dir: Path, mpm: str
