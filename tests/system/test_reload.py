@@ -193,3 +193,29 @@ def test_memory_recycling_replaces_children_one_at_a_time_under_load(
         asked = server.events("child_recycling")
         assert asked and asked[0]["reason"] == "max_memory_per_child"
     assert load.failures == []
+
+
+STATUS_LOCATION = "<Location /server-status>\nSetHandler server-status\nRequire local\n</Location>\n"
+
+
+@pytest.mark.parametrize("mpm", ["worker", "event"])
+def test_old_generation_shows_g_while_it_drains(
+    make_server: Callable[..., Server], mpm: str
+) -> None:
+    server = make_server(mpm=mpm, start_servers=1, extra=STATUS_LOCATION)
+    result: list[bytes] = []
+    slow = threading.Thread(target=lambda: result.append(fetch(server, "/slow?4")))
+    slow.start()
+    wait_for((server.root / "app" / "slow.started").exists, 10, "the request in the app")
+    assert mpmd_cli(server, "reload").returncode == 0
+
+    def letters() -> str:
+        text = fetch(server, "/server-status?auto").decode()
+        return next(line.split(": ", 1)[1] for line in text.splitlines()
+                    if line.startswith("Scoreboard: "))
+
+    # the old child: its busy thread still W, its idle threads G (gracefully finishing)
+    board = wait_for(lambda: (b if "G" in (b := letters()) else None), 5, "G in the scoreboard")
+    assert "W" in board
+    slow.join(15)
+    assert result == [b"Hello, World!"]
