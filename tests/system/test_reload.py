@@ -195,7 +195,9 @@ def test_memory_recycling_replaces_children_one_at_a_time_under_load(
     assert load.failures == []
 
 
-STATUS_LOCATION = "<Location /server-status>\nSetHandler server-status\nRequire local\n</Location>\n"
+STATUS_LOCATION = (
+    "<Location /server-status>\nSetHandler server-status\nRequire local\n</Location>\n"
+)
 
 
 @pytest.mark.parametrize("mpm", ["worker", "event"])
