@@ -111,6 +111,9 @@ class Supervisor:
 
     def _start(self) -> None:
         config, mpm, make_handler = self._first
+        # Signals first: once the port is bound a client (or a test) may
+        # already send HUP, whose default action would kill the master.
+        self.inbox.install()
         self._adopt_inherited(config)
         generation = self.new_generation(config, mpm, make_handler)
         generation.stage = Stage.ACTIVE
@@ -122,7 +125,6 @@ class Supervisor:
         )
         if path:
             self.control = control_mod.ControlServer(path)
-        self.inbox.install()
         self.set_title()
         log.info("server_started", mpm=mpm.name, generation=generation.number,
                  listen=[str(a) for a in config.listen], config=config.config_file,

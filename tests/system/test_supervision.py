@@ -30,8 +30,12 @@ def test_start_servers_children_with_titles(make_server: Callable[..., Server], 
     master_title = " ".join(psutil.Process(server.pid).cmdline())
     assert master_title.startswith(f"mpmd: master [{mpm}, generation 1]")
     assert str(server.conf) in master_title
-    for child in server.children():
-        assert " ".join(child.cmdline()).startswith(f"mpmd: {mpm} child [generation 1, slot ")
+    prefix = f"mpmd: {mpm} child [generation 1, slot "
+
+    def titled() -> bool:  # a child sets its title a moment after fork
+        return all(" ".join(c.cmdline()).startswith(prefix) for c in server.children())
+
+    wait_for(titled, 5, "the children's titles")
     events = server.wait_event("child_started", count=3)
     assert {e["slot"] for e in events} == {0, 1, 2}
 

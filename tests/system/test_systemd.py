@@ -20,6 +20,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 from harness import REPO, Server, ServerSpec, mpmd_cli, wait_for
 
@@ -246,14 +247,32 @@ def test_journal_priorities_on_the_journal_stream(
 # -- privileges ---------------------------------------------------------------------
 
 
-def proc_ids(pid: int) -> dict[str, list[int]]:
-    """Uid, Gid and Groups lines of /proc/PID/status."""
+def proc_ids(pid: int) -> dict[str, list[int]] | None:
+    """Uid, Gid and Groups lines of /proc/PID/status (None once the process is gone)."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
     out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+    for line in text.splitlines():
         key, _, value = line.partition(":")
         if key in ("Uid", "Gid", "Groups"):
             out[key] = [int(v) for v in value.split()]
     return out
+
+
+def gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def unprivileged(pid: int, uid: int, gid: int) -> bool:
+    """The process runs as uid/gid with no root group (or is gone)."""
+    ids = proc_ids(pid)
+    return ids is None or (ids["Uid"] == [uid] * 4 and ids["Gid"] == [gid] * 4
+                           and 0 not in ids["Groups"])
 
 
 def nobody_group() -> str:
@@ -289,14 +308,13 @@ def test_children_serve_as_nobody_while_the_master_stays_root(
         for port in ports:
             assert fetch(port) == b"Hello, World!"
         served_by = int(fetch(server.port, "/pid"))
-        assert proc_ids(server.pid)["Uid"] == [0, 0, 0, 0]
-        children = server.child_pids()
-        assert served_by in children
-        for pid in children:
-            ids = proc_ids(pid)
-            assert ids["Uid"] == [nobody.pw_uid] * 4, pid
-            assert ids["Gid"] == [group.gr_gid] * 4, pid
-            assert 0 not in ids["Groups"], pid
+        assert unprivileged(served_by, nobody.pw_uid, group.gr_gid)
+        assert proc_ids(served_by) is not None
+        assert (proc_ids(server.pid) or {}).get("Uid") == [0, 0, 0, 0]
+        # A child forked a moment ago may not have dropped yet: it must soon.
+        wait_for(lambda: all(unprivileged(p, nobody.pw_uid, group.gr_gid)
+                             for p in server.child_pids()),
+                 5, "every child to run as nobody")
         wait_for(lambda: server.access_log.exists()
                  and server.access_log.read_text().count('"GET ') >= len(ports) + 1,
                  10, "the children's access log lines")
@@ -304,5 +322,28 @@ def test_children_serve_as_nobody_while_the_master_stays_root(
         done = mpmd_cli(server, "reload")  # new children drop too
         assert done.returncode == 0, done.stderr
         assert fetch(server.port) == b"Hello, World!"
+    finally:
+        server.kill_group()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: the master starts as root")
+def test_a_busy_unprivileged_child_dies_with_its_master(short_dir: Path) -> None:
+    """Changing ids clears PR_SET_PDEATHSIG (prctl(2)): the child must set it
+    after the drop, or a child busy in a request outlives a killed master."""
+    nobody = pwd.getpwnam("nobody")
+    server = Server(short_dir, ServerSpec(mpm="prefork", start_servers=1, min_spare=1,
+                                          extra="User nobody\n"))
+    os.chown(server.root / "app", nobody.pw_uid, nobody.pw_gid)  # the /slow marker
+    marker = server.root / "app" / "slow.started"
+    try:
+        server.start()
+        client = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        client.sendall(b"GET /slow?30 HTTP/1.1\r\nHost: x\r\n\r\n")
+        wait_for(marker.exists, 10, "the request to reach the application")
+        children = wait_for(server.child_pids, 5, "children")
+        os.kill(server.pid, signal.SIGKILL)
+        server.wait_exit()
+        wait_for(lambda: all(map(gone, children)), 3, "the busy child to die with its master")
+        client.close()
     finally:
         server.kill_group()
