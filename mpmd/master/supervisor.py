@@ -88,6 +88,7 @@ class Supervisor:
         self.last_generation = 0
         self.inbox = SignalInbox()
         self.control: control_mod.ControlServer | None = None
+        self._readable: list[Any] = []
         self.fleet = Fleet(ListenerPool(config.listen_backlog), self._private_fds, clock)
         self.reloader = Reloader(self, config.config_file, defines)
         self.notifier = Notifier.from_env()
@@ -101,9 +102,11 @@ class Supervisor:
     def run(self) -> int:
         try:
             self._start()
-            while self.phase is not Phase.DONE:
+            while True:
+                self._turn()  # first turn at once: StartServers fork without waiting
+                if self.phase is Phase.DONE:
+                    break
                 self._wait()
-                self._turn()
         finally:
             self._cleanup()
         log.info("server_stopped", exit_code=self.exit_code)

@@ -75,6 +75,8 @@ def enter_child(ctx: ChildContext, mpm_name: str) -> ChildControl:
     configure_logging(ctx.config, role="child")
     structlog.contextvars.bind_contextvars(slot=ctx.slot, generation=ctx.generation)
     _drop_privileges(ctx)
+    # Changing the process's ids cleared PR_SET_PDEATHSIG (prctl(2)): arm it again.
+    _die_with_master(ctx.master_pid)
     return control
 
 

@@ -25,7 +25,7 @@ def fetch(server: Server, path: str, timeout: float = 10.0) -> bytes:
 
 
 def test_start_servers_children_with_titles(make_server: Callable[..., Server], mpm: str) -> None:
-    server = make_server(mpm=mpm, start_servers=3, max_spare=3)
+    server = make_server(mpm=mpm, start_servers=3, max_spare=3, max_spare_threads=16)
     wait_for(lambda: len(server.child_pids()) == 3, 10, "3 children")
     master_title = " ".join(psutil.Process(server.pid).cmdline())
     assert master_title.startswith(f"mpmd: master [{mpm}, generation 1]")
@@ -59,7 +59,7 @@ def test_killed_child_is_replaced_at_once(make_server: Callable[..., Server], mp
 
 
 def test_master_killed_leaves_no_orphans(make_server: Callable[..., Server], mpm: str) -> None:
-    server = make_server(mpm=mpm, start_servers=3, max_spare=3)
+    server = make_server(mpm=mpm, start_servers=3, max_spare=3, max_spare_threads=16)
     children = wait_for(lambda: (p if len(p := server.child_pids()) == 3 else None), 10, "children")
     os.kill(server.pid, signal.SIGKILL)
     server.wait_exit()
