@@ -44,12 +44,10 @@ when it holds no connection.
 from __future__ import annotations
 
 import contextlib
-import heapq
 import queue
 import select
 import threading
 import time
-from dataclasses import dataclass, field
 
 import structlog
 
@@ -59,7 +57,6 @@ from mpmd.http.blocking import ConnectionSettings
 from mpmd.http.exchange import Handler
 from mpmd.http.parkable import (
     Parked,
-    answer_timeout,
     close_parked,
     feed,
     new_parked,
@@ -69,6 +66,7 @@ from mpmd.logs.access import open_access_logs
 from mpmd.mpm.acceptor import Acceptor
 from mpmd.mpm.base import ChildContext
 from mpmd.mpm.child import ChildControl, exit_child, master_alive
+from mpmd.mpm.parking import ParkingLot
 from mpmd.mpm.recorder import SlotRecorder
 from mpmd.mpm.recycle import RecycleMonitor
 from mpmd.scoreboard.states import State
@@ -85,14 +83,6 @@ STARVATION_GUARD = 0.005
 KEEPALIVE_RECLAIM_AFTER = 1.0
 #: seconds with no idle worker (and connections waiting) before the child counts as saturated
 SATURATED_AFTER = 1.0
-_IN_ONCE = select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLONESHOT
-
-
-@dataclass(order=True)
-class _Timer:
-    at: float
-    fd: int = field(compare=False)
-    token: int = field(compare=False)
 
 
 class EventChild:
@@ -107,14 +97,12 @@ class EventChild:
         self.epoll = select.epoll()
         self.epoll.register(control.wake_r.fileno(), select.EPOLLIN)
         self.acceptor = Acceptor(ctx.listeners, self.epoll)
-        self.parked: dict[int, Parked] = {}
-        self.timers: list[_Timer] = []
+        self.lot = ParkingLot(self.epoll)  # the poller thread's alone
         self.jobs: queue.SimpleQueue[Parked | None] = queue.SimpleQueue()
         self.returned: queue.SimpleQueue[Parked] = queue.SimpleQueue()
         self.lock = threading.Lock()
         self.idle_workers = 0
         self.in_workers = 0  # connections a worker is serving (or queued for one)
-        self.idle_keepalive = 0  # parked connections waiting for a next request
         self.recycle = RecycleMonitor(ctx)
         self.busy_since: float | None = None  # when the last worker became busy
         self.last_starving_check = 0.0
@@ -139,15 +127,11 @@ class EventChild:
 
     def _connections(self) -> int:
         with self.lock:
-            return len(self.parked) + self.in_workers
+            return len(self.lot) + self.in_workers
 
     def _poll_once(self) -> None:
         self._admit()
-        now = time.monotonic()
-        timeout = PARENT_CHECK_INTERVAL
-        if self.timers:
-            timeout = min(timeout, max(self.timers[0].at - now, 0.0))
-        events = self.epoll.poll(timeout)
+        events = self.epoll.poll(self.lot.timeout(time.monotonic(), PARENT_CHECK_INTERVAL))
         if not master_alive(self.ctx.master_pid):
             exit_child(ChildExit.OK)
         ready: set[int] = set()
@@ -161,7 +145,7 @@ class EventChild:
                 self._readable(fd)
         if ready and not self._stopping():
             self._accept(ready)
-        self._expire(time.monotonic())
+        self.lot.expire(time.monotonic())
         self._publish()
         self.recycle.check_memory()
 
@@ -171,7 +155,7 @@ class EventChild:
         """Apache's rule: connections - closing < TPC + idle_workers * factor."""
         with self.lock:
             idle = self.idle_workers
-            busy_conns = self.idle_keepalive + self.in_workers
+            busy_conns = self.lot.idle_keepalive + self.in_workers
         limit = self.threads_n + idle * self.factor
         # Like Apache's listener (ap_queue_info_wait_for_idler), take a new
         # connection only while a worker is free for it, so requests do not
@@ -190,8 +174,8 @@ class EventChild:
             self.busy_since = now
         elif now - self.busy_since >= SATURATED_AFTER:
             self.busy_since = now  # look again in SATURATED_AFTER at the earliest
-            if self._clients_waiting() and self._others_have_room():
-                self._reclaim_keepalive(now)
+            if clients_waiting(self.ctx) and others_have_room(self.ctx):
+                self.lot.reclaim_keepalive(now, KEEPALIVE_RECLAIM_AFTER)
 
     def _starving(self, now: float) -> bool:
         """Over the limit, but clients wait and no other child has room for
@@ -199,7 +183,7 @@ class EventChild:
         if self._stopping() or now - self.last_starving_check < STARVATION_GUARD:
             return False
         self.last_starving_check = now
-        return self._clients_waiting() and not self._others_have_room()
+        return clients_waiting(self.ctx) and not others_have_room(self.ctx)
 
     def _accept(self, ready: set[int]) -> None:
         accepted = self.acceptor.accept(ready)
@@ -207,37 +191,15 @@ class EventChild:
             return
         parked = new_parked(accepted.sock, accepted.client, accepted.server, self.settings)
         self.recycle.connection()
-        self._park(parked)
+        self.lot.park(parked)
 
     # -- parked connections ---------------------------------------------------------
-
-    def _park(self, parked: Parked) -> None:
-        fd = parked.sock.fileno()
-        with self.lock:
-            self.parked[fd] = parked
-            self.idle_keepalive += parked.idle_keepalive
-        if parked.registered:
-            self.epoll.modify(fd, _IN_ONCE)  # re-arm: one-shot disarmed it
-        else:
-            self.epoll.register(fd, _IN_ONCE)
-            parked.registered = True
-        parked.token += 1
-        heapq.heappush(self.timers, _Timer(parked.deadline, fd, parked.token))
-
-    def _unpark(self, fd: int) -> Parked:
-        with self.lock:
-            parked = self.parked.pop(fd)
-            self.idle_keepalive -= parked.idle_keepalive
-        # No epoll_ctl: a one-shot registration fired is disarmed already, and
-        # one that did not is dropped by the kernel when the socket closes.
-        parked.token += 1  # its timers are stale now
-        return parked
 
     def _readable(self, fd: int) -> None:
         """Bytes came: a worker reads them (the poller does no socket I/O of its
         own, so it needs the GIL only briefly per turn; see _serve)."""
-        if fd in self.parked:
-            self._dispatch(self._unpark(fd))
+        if fd in self.lot:
+            self._dispatch(self.lot.unpark(fd))
 
     def _dispatch(self, parked: Parked) -> None:
         with self.lock:
@@ -255,53 +217,14 @@ class EventChild:
             if parked.conn.ready:  # bytes came while it travelled back
                 self._dispatch(parked)
             else:
-                self._park(parked)
-
-    def _expire(self, now: float) -> None:
-        while self.timers and self.timers[0].at <= now:
-            timer = heapq.heappop(self.timers)
-            parked = self.parked.get(timer.fd)
-            if parked is None or parked.token != timer.token:
-                continue  # stale: the connection moved on
-            if parked.deadline > now:  # MinRate moved it: look again later
-                heapq.heappush(self.timers, _Timer(parked.deadline, timer.fd, parked.token))
-                continue
-            answer_timeout(self._unpark(timer.fd))
-
-    def _clients_waiting(self) -> bool:
-        """New connections wait in a listen queue (seen without accepting)."""
-        readable, _, _ = select.select(self.ctx.listeners, [], [], 0)
-        return bool(readable)
-
-    def _others_have_room(self) -> bool:
-        """Another current-generation child accepts and has an idle worker."""
-        snapshot = self.ctx.scoreboard.snapshot()
-        ready = State.READY.value[0]
-        return any(
-            p.slot != self.ctx.slot and not p.quiescing and not p.not_accepting
-            and ready in p.states
-            for p in snapshot.live(snapshot.generation)
-        )
-
-    def _reclaim_keepalive(self, now: float) -> None:
-        """Saturated: close keep-alive connections idle for a while, so their
-        clients reconnect to a child that can serve them."""
-        victims = [
-            fd
-            for fd, parked in self.parked.items()
-            if parked.idle_keepalive and now - parked.parked_at >= KEEPALIVE_RECLAIM_AFTER
-        ]
-        for fd in victims:
-            close_parked(self._unpark(fd))
-        if victims:
-            log.info("keepalive_reclaimed", closed=len(victims))
+                self.lot.park(parked)
 
     def _publish(self) -> None:
         """Per-process counts for server-status (Apache's async columns)."""
         proc = self.proc
         with self.lock:
-            proc.connections = len(self.parked) + self.in_workers
-            proc.keep_alive = self.idle_keepalive
+            proc.connections = len(self.lot) + self.in_workers
+        proc.keep_alive = self.lot.idle_keepalive
 
     # -- worker threads ---------------------------------------------------------------
 
@@ -357,3 +280,19 @@ class EventChild:
             # A full buffer means it has wake-ups pending already.
             with contextlib.suppress(OSError):
                 wake.send(b"r")
+
+
+def clients_waiting(ctx: ChildContext) -> bool:
+    """New connections wait in a listen queue (seen without accepting)."""
+    readable, _, _ = select.select(ctx.listeners, [], [], 0)
+    return bool(readable)
+
+
+def others_have_room(ctx: ChildContext) -> bool:
+    """Another current-generation child accepts and has an idle worker."""
+    snapshot = ctx.scoreboard.snapshot()
+    ready = State.READY.value[0]
+    return any(
+        p.slot != ctx.slot and not p.quiescing and not p.not_accepting and ready in p.states
+        for p in snapshot.live(snapshot.generation)
+    )
