@@ -117,12 +117,12 @@ class Supervisor:
         # Signals first: once the port is bound a client (or a test) may
         # already send HUP, whose default action would kill the master.
         self.inbox.install()
+        if config.pid_file:  # before binding: whoever can connect finds the PidFile
+            write_pidfile(config.pid_file, os.getpid())
         self._adopt_inherited(config)
         generation = self.new_generation(config, mpm, make_handler)
         generation.stage = Stage.ACTIVE
         self.fleet.add(generation)
-        if config.pid_file:
-            write_pidfile(config.pid_file, os.getpid())
         path = config.control_socket or (
             control_mod.default_path(config.pid_file) if config.pid_file else ""
         )
