@@ -182,7 +182,7 @@ class Server:
         assert self.proc is not None
         return self.proc.pid
 
-    def wait_serving(self, timeout: float = 15.0) -> None:
+    def wait_serving(self, timeout: float = 30.0) -> None:
         def ready() -> bool:
             assert self.proc is not None
             if self.proc.poll() is not None:
