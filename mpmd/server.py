@@ -22,6 +22,7 @@ from mpmd.master.supervisor import Supervisor
 from mpmd.mpm import registry
 from mpmd.mpm.base import ChildContext
 from mpmd.scoreboard.board import Scoreboard
+from mpmd.systemd import activation
 
 if TYPE_CHECKING:
 
@@ -33,10 +34,12 @@ log = structlog.get_logger("mpmd.server")
 def serve(config: ServerConfig, defines: tuple[str, ...] = ()) -> int:
     """Run the master until it stops; returns the process exit status."""
     mpm = registry.load(config.mpm_module)
+    # Before the application is (pre)loaded: it must not see LISTEN_* itself.
+    inherited = activation.inherited_sockets()
     make_handler = handler_factory(config)
     gc.collect()
     gc.freeze()
-    return Supervisor(config, mpm, make_handler, defines=defines).run()
+    return Supervisor(config, mpm, make_handler, defines=defines, inherited=inherited).run()
 
 
 def serve_single(config: ServerConfig) -> int:

@@ -79,6 +79,7 @@ class Supervisor:
         make_handler: Callable[[Runtime], Handler],
         *,
         defines: tuple[str, ...] = (),
+        inherited: list[activation.InheritedSocket] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
@@ -96,6 +97,7 @@ class Supervisor:
         self.ready_sent = False
         self.next_status = 0.0
         self._first = (config, mpm, make_handler)
+        self._inherited = inherited
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -135,7 +137,9 @@ class Supervisor:
 
     def _adopt_inherited(self, config: ServerConfig) -> None:
         """Socket activation: systemd's sockets replace binding where they match."""
-        inherited = activation.inherited_sockets()
+        inherited = (
+            self._inherited if self._inherited is not None else activation.inherited_sockets()
+        )
         if not inherited:
             return
         matched, extras = activation.match(inherited, config.listen)
