@@ -82,6 +82,8 @@ class _Head:
         method: str = parser.get_method().decode("ascii")
         if method == "CONNECT":  # a tunnel needs a proxy; we are an origin server
             raise RemoteProtocolError("CONNECT is not supported", 501)
+        if self.url == b"*" and method != "OPTIONS":  # RFC 9112 §3.2.4: OPTIONS only
+            raise RemoteProtocolError("asterisk-form request-target with a method but OPTIONS")
         chunked = self.te is not None and _check_transfer_coding(self.te, version)
         length = None if self.length is None else int(self.length)
         _check_host(self.hosts, version)

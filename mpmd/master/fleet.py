@@ -38,6 +38,10 @@ class Fleet:
         self.children = ChildTable(clock)
         self.throttle = SpawnThrottle()
         self.generations: list[Generation] = []
+        #: requests, bytes and microseconds of generations that have finished
+        self.retired: tuple[int, int, int] = (0, 0, 0)
+        #: wall-clock time of the first start (ServerUptime survives reloads)
+        self.first_start: float | None = None
 
     def __iter__(self) -> Iterator[Generation]:
         return iter(list(self.generations))
@@ -46,6 +50,11 @@ class Fleet:
         return next((g for g in self.generations if g.number == number), None)
 
     def add(self, generation: Generation) -> None:
+        header = generation.scoreboard.header
+        if self.first_start is None:
+            self.first_start = header.start_time
+        header.start_time = self.first_start
+        generation.scoreboard.carry(*self.retired)
         self.generations.append(generation)
 
     def child_count(self, generation: Generation | None = None) -> int:
@@ -203,7 +212,15 @@ class Fleet:
 
     def _finish(self, generation: Generation) -> None:
         self.generations.remove(generation)
-        generation.scoreboard.close()
+        board = generation.scoreboard
+        # Its counts move into every live board's carried totals; marked
+        # finished first, a reader that still maps it never counts it twice.
+        board.header.finished = 1
+        done, added = self.retired, board.totals()
+        self.retired = (done[0] + added[0], done[1] + added[1], done[2] + added[2])
+        for live in self.generations:
+            live.scoreboard.carry(*self.retired)
+        board.close()
         log.info("generation_finished", generation=generation.number)
 
     def deadlines(self) -> list[float]:

@@ -34,6 +34,12 @@ class Header(ctypes.Structure):
         ("master_pid", ctypes.c_int32),
         ("start_time", ctypes.c_double),  # wall clock, first start
         ("restart_time", ctypes.c_double),  # wall clock, last (re)start
+        # Totals of generations that have finished, so the server's counters
+        # never go back at a reload (Apache keeps them across restarts too).
+        ("carried_accesses", ctypes.c_uint64),
+        ("carried_bytes", ctypes.c_uint64),
+        ("carried_duration_us", ctypes.c_uint64),
+        ("finished", ctypes.c_uint8),  # this generation is gone: readers skip it
     )
 
 
@@ -207,6 +213,23 @@ class Scoreboard:
             w = self.worker(slot, t)
             w.status, w.pid = State.OPEN.value, 0
         proc.pid = proc.connections = proc.keep_alive = proc.closing = 0
+
+    def totals(self) -> tuple[int, int, int]:
+        """Requests, bytes and microseconds served by every worker slot."""
+        accesses = served = duration = 0
+        for w in self._workers:
+            accesses += w.access_count
+            served += w.bytes_served
+            duration += w.duration_us
+        return accesses, served, duration
+
+    def carry(self, accesses: int, served: int, duration_us: int) -> None:
+        h = self.header
+        h.carried_accesses, h.carried_bytes, h.carried_duration_us = accesses, served, duration_us
+
+    def carried(self) -> tuple[int, int, int]:
+        h = self.header
+        return h.carried_accesses, h.carried_bytes, h.carried_duration_us
 
     def snapshot(self) -> Snapshot:
         procs = tuple(self._view(i) for i in range(self.server_limit))

@@ -92,7 +92,13 @@ def collect(
     scan = _Scan(generation=head.generation, detail=detail,
                  now=time.time() if now is None else now)
     for index, board in enumerate(boards):
+        if index and board.header.finished:
+            continue  # its counts were carried into the live boards already
         _scan_board(scan, board, servers if index == 0 else 0, facts.asynchronous)
+    carried = boards[0].carried()
+    scan.accesses += carried[0]
+    scan.bytes += carried[1]
+    scan.duration_us += carried[2]
     processes, master = tuple(scan.processes), None
     if detail:
         found = probe.resources([head.master_pid, *(p.pid for p in processes)])

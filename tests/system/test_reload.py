@@ -221,3 +221,27 @@ def test_old_generation_shows_g_while_it_drains(
     assert "W" in board
     slow.join(15)
     assert result == [b"Hello, World!"]
+
+
+def auto_value(server: Server, key: str) -> str:
+    text = fetch(server, "/server-status?auto").decode()
+    return next(line.split(": ", 1)[1] for line in text.splitlines()
+                if line.startswith(f"{key}: "))
+
+
+def test_status_totals_and_uptime_survive_reloads(
+    make_server: Callable[..., Server], mpm: str
+) -> None:
+    server = make_server(mpm=mpm, extra=STATUS_LOCATION)
+    for _ in range(10):
+        fetch(server)
+    before = wait_for(lambda: (n if (n := int(auto_value(server, "Total Accesses"))) >= 10
+                               else None), 5, "the requests to be counted")
+    uptime = int(auto_value(server, "ServerUptimeSeconds"))
+    for _ in range(2):
+        assert mpmd_cli(server, "reload").returncode == 0
+    server.wait_event("generation_finished", count=2)
+    after = int(auto_value(server, "Total Accesses"))
+    assert after >= before  # counters never go back at a reload
+    assert int(auto_value(server, "ServerUptimeSeconds")) >= uptime
+    assert auto_value(server, "ParentServerConfigGeneration") == "3"
