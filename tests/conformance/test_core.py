@@ -16,7 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from corpus import LIMITS, Case, ExpectedRequest, load_cases
+from corpus import LIMITS, Case, ExpectedRequest, load_cases, marks
 
 from mpmd.http.connection import HTTPConnection
 from mpmd.http.errors import RemoteProtocolError
@@ -95,11 +95,11 @@ def check_request(got: Parsed, want: ExpectedRequest) -> None:
 
 
 def _params() -> list[object]:
-    marks = lambda case: (  # noqa: E731
-        [pytest.mark.xfail(strict=True, reason=case.xfail)] if case.xfail else []
-    )
-    return [pytest.param(c, how, id=f"{c.name}-{how}", marks=marks(c))
-            for c in CASES for how in CHUNKINGS]
+    return [
+        pytest.param(c, how, id=f"{c.name}-{how}", marks=marks(c))
+        for c in CASES
+        for how in CHUNKINGS
+    ]
 
 
 @pytest.mark.parametrize(("case", "how"), _params())
