@@ -11,12 +11,11 @@ from typing import NoReturn
 
 from mpmd.config.model import MpmSettings, PreforkSettings
 from mpmd.mpm import spares
-from mpmd.mpm.base import Capabilities, ChildContext, Plan
+from mpmd.mpm.base import Capabilities, ChildContext
 from mpmd.mpm.child import enter_child, exit_child, load_handler
-from mpmd.scoreboard.board import Snapshot
 
 
-class PreforkMPM:
+class PreforkMPM(spares.SpareMaintained):
     module = "mpm_prefork_module"
     name = "prefork"
     capabilities = Capabilities(threaded=False, forked=True)
@@ -27,14 +26,9 @@ class PreforkMPM:
     def prepare(self) -> None:
         import mpmd.mpm.prefork_child  # noqa: F401
 
-    def initial_state(self, settings: MpmSettings) -> spares.SpareState:
-        return spares.SpareState(target=settings.start_servers)
-
-    def maintain(
-        self, settings: MpmSettings, snapshot: Snapshot, state: spares.SpareState, now: float
-    ) -> tuple[Plan, spares.SpareState]:
+    def policy(self, settings: MpmSettings) -> spares.SparePolicy:
         assert isinstance(settings, PreforkSettings)
-        policy = spares.SparePolicy(
+        return spares.SparePolicy(
             min_idle=settings.min_spare_servers,
             max_idle=settings.max_spare_servers,
             # prefork's ap_daemons_limit: MaxRequestWorkers processes at most
@@ -42,7 +36,6 @@ class PreforkMPM:
             capacity=spares.idle_slots,
             retirable=spares.fully_idle,
         )
-        return spares.maintain(policy, snapshot, state, now)
 
     def child_main(self, context: ChildContext) -> NoReturn:
         control = enter_child(context, self.name)

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from mpmd.config.model import MpmSettings
 from mpmd.mpm.base import LogEvent, Plan
 from mpmd.scoreboard.board import ProcessView, Snapshot
 from mpmd.scoreboard.states import IDLE_STATES, State
@@ -53,6 +54,25 @@ class SparePolicy:
     capacity: Callable[[ProcessView], int]
     #: a child may be retired only when all of it is idle (prefork: its slot is '_')
     retirable: Callable[[ProcessView], bool]
+
+
+class SpareMaintained:
+    """The maintenance half of an MPM: Apache's spare policy on its numbers.
+
+    An MPM provides :meth:`policy`; this provides the MPM interface's
+    ``initial_state`` and ``maintain``.
+    """
+
+    def policy(self, settings: MpmSettings) -> SparePolicy:
+        raise NotImplementedError  # each MPM says what its idle capacity is
+
+    def initial_state(self, settings: MpmSettings) -> SpareState:
+        return SpareState(target=settings.start_servers)
+
+    def maintain(
+        self, settings: MpmSettings, snapshot: Snapshot, state: SpareState, now: float
+    ) -> tuple[Plan, SpareState]:
+        return maintain(self.policy(settings), snapshot, state, now)
 
 
 def idle_slots(view: ProcessView) -> int:

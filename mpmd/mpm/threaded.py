@@ -18,9 +18,9 @@ from typing import NoReturn
 
 from mpmd.config.model import MpmSettings, ThreadedSettings
 from mpmd.mpm import spares
-from mpmd.mpm.base import Capabilities, ChildContext, Plan
+from mpmd.mpm.base import Capabilities, ChildContext
 from mpmd.mpm.child import enter_child, exit_child, load_handler
-from mpmd.scoreboard.board import ProcessView, Snapshot
+from mpmd.scoreboard.board import ProcessView
 
 
 def _any_child(view: ProcessView) -> bool:
@@ -29,7 +29,7 @@ def _any_child(view: ProcessView) -> bool:
     return True
 
 
-class _ThreadedMPM:
+class _ThreadedMPM(spares.SpareMaintained):
     module = ""
     name = ""
     capabilities = Capabilities(threaded=True, forked=True)
@@ -38,14 +38,9 @@ class _ThreadedMPM:
         assert isinstance(settings, ThreadedSettings)
         return settings.threads_per_child
 
-    def initial_state(self, settings: MpmSettings) -> spares.SpareState:
-        return spares.SpareState(target=settings.start_servers)
-
-    def maintain(
-        self, settings: MpmSettings, snapshot: Snapshot, state: spares.SpareState, now: float
-    ) -> tuple[Plan, spares.SpareState]:
+    def policy(self, settings: MpmSettings) -> spares.SparePolicy:
         assert isinstance(settings, ThreadedSettings)
-        policy = spares.SparePolicy(
+        return spares.SparePolicy(
             min_idle=settings.min_spare_threads,
             max_idle=settings.max_spare_threads,
             slot_limit=min(
@@ -55,7 +50,6 @@ class _ThreadedMPM:
             capacity=spares.idle_slots,
             retirable=_any_child,
         )
-        return spares.maintain(policy, snapshot, state, now)
 
 
 class WorkerMPM(_ThreadedMPM):
