@@ -62,15 +62,14 @@ from mpmd.http.parkable import (
     new_parked,
     serve_parkable,
 )
-from mpmd.logs.access import open_access_logs
 from mpmd.mpm.acceptor import Acceptor
 from mpmd.mpm.base import ChildContext
 from mpmd.mpm.child import ChildControl, exit_child, master_alive
 from mpmd.mpm.parking import ParkingLot
 from mpmd.mpm.recorder import SlotRecorder
 from mpmd.mpm.recycle import RecycleMonitor
+from mpmd.mpm.threadpool import start_workers, stop_workers
 from mpmd.scoreboard.states import State
-from mpmd.status.handler import extended_status_enabled
 
 log = structlog.get_logger("mpmd.event")
 
@@ -110,16 +109,11 @@ class EventChild:
     # -- main loop --------------------------------------------------------------
 
     def run(self) -> int:
-        threads = self._start_workers()
+        threads = start_workers(self.ctx, self.threads_n, self._worker)
         log.debug("child_ready", threads=self.threads_n)
         while not (self._stopping() and self._connections() == 0):
             self._poll_once()
-        for _ in threads:
-            self.jobs.put(None)
-        for t in threads:
-            t.join()
-        for i in range(self.threads_n):
-            self.ctx.scoreboard.worker(self.ctx.slot, i).status = State.GRACEFUL.value
+        stop_workers(self.ctx, threads, self.jobs)
         return ChildExit.OK
 
     def _stopping(self) -> bool:
@@ -246,18 +240,6 @@ class EventChild:
         """How long a worker may wait for a connection's next request before
         parking it: briefly, and only while no other connection waits."""
         return KEEPALIVE_LINGER if self.jobs.empty() else 0.0
-
-    def _start_workers(self) -> list[threading.Thread]:
-        logs = open_access_logs(self.ctx.config)
-        extended = extended_status_enabled(self.ctx.config)
-        threads = []
-        for i in range(self.threads_n):
-            recorder = SlotRecorder(self.ctx.scoreboard, self.ctx.slot, i, logs, extended)
-            t = threading.Thread(target=self._worker, args=(recorder,), name=f"worker-{i}",
-                                 daemon=True)
-            t.start()
-            threads.append(t)
-        return threads
 
     def _worker(self, recorder: SlotRecorder) -> None:
         wake = self.control.wake_w

@@ -25,14 +25,12 @@ import structlog
 from mpmd.errors import ChildExit
 from mpmd.http.blocking import ConnectionSettings, serve_connection
 from mpmd.http.exchange import Handler
-from mpmd.logs.access import open_access_logs
 from mpmd.mpm.acceptor import Accepted, Acceptor
 from mpmd.mpm.base import ChildContext
 from mpmd.mpm.child import ChildControl, exit_child, master_alive
 from mpmd.mpm.recorder import SlotRecorder
 from mpmd.mpm.recycle import RecycleMonitor
-from mpmd.scoreboard.states import State
-from mpmd.status.handler import extended_status_enabled
+from mpmd.mpm.threadpool import start_workers, stop_workers
 
 log = structlog.get_logger("mpmd.worker")
 
@@ -55,22 +53,11 @@ class WorkerChild:
         self.recycle = RecycleMonitor(ctx)
 
     def run(self) -> int:
-        logs = open_access_logs(self.ctx.config)
-        extended = extended_status_enabled(self.ctx.config)
-        threads = [
-            threading.Thread(
-                target=self._worker,
-                args=(SlotRecorder(self.ctx.scoreboard, self.ctx.slot, i, logs, extended),),
-                name=f"worker-{i}",
-                daemon=True,
-            )
-            for i in range(self.threads_n)
-        ]
-        for t in threads:
-            t.start()
+        threads = start_workers(self.ctx, self.threads_n, self._worker)
         log.debug("child_ready", threads=self.threads_n)
         self._listen()
-        self._drain(threads)
+        self.acceptor.pause()
+        stop_workers(self.ctx, threads, self.queue)
         return ChildExit.OK
 
     def _stopping(self) -> bool:
@@ -104,15 +91,6 @@ class WorkerChild:
         if self.control.wake_r.fileno() in ready:
             self.control.drain_wakeups()
         return ready
-
-    def _drain(self, threads: list[threading.Thread]) -> None:
-        self.acceptor.pause()
-        for _ in threads:
-            self.queue.put(None)
-        for t in threads:
-            t.join()
-        for i in range(self.threads_n):
-            self.ctx.scoreboard.worker(self.ctx.slot, i).status = State.GRACEFUL.value
 
     def _worker(self, recorder: SlotRecorder) -> None:
         recorder.idle()
