@@ -9,6 +9,16 @@ epoll, so the kernel's exclusive wake-up always lands on a child that can
 take the connection at once and a busy child never absorbs one.  Among
 several ready listeners a child takes them in turn (round-robin from the last
 one served), so no listener starves.
+
+The exclusive wake-up has one hazard: it goes to one child, and if that child
+then stops (a graceful restart, a recycled child) without accepting, no other
+child is woken for that connection until the next one arrives.  So a child
+never drops what it was woken for: a stopping child still accepts from the
+listeners its last wait reported, and after its final :meth:`Acceptor.pause`
+takes over the connections already waiting (:meth:`Acceptor.leftovers`).  And
+as a safety net every idle child probes its listeners level-triggered once per
+:data:`PROBE_INTERVAL` (:meth:`Acceptor.probe`), so an orphaned connection
+waits at most that long whatever happened.
 """
 
 from __future__ import annotations
@@ -22,6 +32,9 @@ import structlog
 from mpmd.http.exchange import Address
 
 log = structlog.get_logger("mpmd.acceptor")
+
+#: seconds between an idle child's level-triggered looks at its listeners
+PROBE_INTERVAL = 0.5
 
 
 class Accepted(NamedTuple):
@@ -45,6 +58,10 @@ class Acceptor:
         }
         self._next = 0
         self.listening = False
+        self._probe = select.poll()
+        for fd in self._order:
+            self._probe.register(fd, select.POLLIN)
+        self._probed_at = 0.0
 
     def owns(self, fd: int) -> bool:
         return fd in self._by_fd
@@ -60,6 +77,31 @@ class Acceptor:
             for fd in self._order:
                 self._epoll.unregister(fd)
             self.listening = False
+
+    def pending(self) -> set[int]:
+        """Listeners with a connection waiting now (level-triggered, no wait)."""
+        return {fd for fd, _ in self._probe.poll(0)}
+
+    def probe(self, ready: set[int], now: float) -> set[int]:
+        """``ready`` plus, at most once per PROBE_INTERVAL and only while
+        listening, any listener with a connection whose wake-up went astray."""
+        if not self.listening or now - self._probed_at < PROBE_INTERVAL:
+            return ready
+        self._probed_at = now
+        if any(fd in self._by_fd for fd in ready):
+            return ready
+        return ready | self.pending()
+
+    def leftovers(self, limit: int) -> list[Accepted]:
+        """After the final pause: accept up to ``limit`` connections already
+        waiting (their wake-up may have come here; see the module docstring)."""
+        taken: list[Accepted] = []
+        while len(taken) < limit and (ready := self.pending()):
+            accepted = self.accept(ready)
+            if accepted is None:
+                break  # another child took it
+            taken.append(accepted)
+        return taken
 
     def accept(self, ready: set[int] | frozenset[int]) -> Accepted | None:
         """Accept one connection from the ready listeners, in turn; None if

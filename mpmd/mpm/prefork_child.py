@@ -10,6 +10,7 @@ its master still lives.
 from __future__ import annotations
 
 import select
+import time
 
 import structlog
 
@@ -17,7 +18,7 @@ from mpmd.errors import ChildExit
 from mpmd.http.blocking import ConnectionSettings, serve_connection
 from mpmd.http.exchange import Handler
 from mpmd.logs.access import open_access_logs
-from mpmd.mpm.acceptor import Accepted, Acceptor
+from mpmd.mpm.acceptor import PROBE_INTERVAL, Accepted, Acceptor
 from mpmd.mpm.base import ChildContext
 from mpmd.mpm.child import ChildControl, exit_child, master_alive
 from mpmd.mpm.recorder import SlotRecorder
@@ -28,6 +29,8 @@ from mpmd.status.handler import extended_status_enabled
 log = structlog.get_logger("mpmd.prefork")
 
 PARENT_CHECK_INTERVAL = 1.0  # seconds an idle child sleeps before re-checking its master
+#: connections a stopping child takes over from the listen queue (see mpm.acceptor)
+LEFTOVERS = 4
 
 
 class PreforkChild:
@@ -57,19 +60,22 @@ class PreforkChild:
             self.recycle.connection()
             self._serve(accepted)
             self.recycle.check_memory()
+        self.acceptor.pause()
+        for accepted in self.acceptor.leftovers(LEFTOVERS):
+            self._serve(accepted)
         self.ctx.scoreboard.worker(self.ctx.slot).status = State.GRACEFUL.value
         return ChildExit.OK
 
     def _wait_for_connection(self) -> Accepted | None:
         self.acceptor.resume()
-        events = self.epoll.poll(PARENT_CHECK_INTERVAL)
+        events = self.epoll.poll(min(PARENT_CHECK_INTERVAL, PROBE_INTERVAL))
         if not master_alive(self.ctx.master_pid):
             exit_child(ChildExit.OK)
-        ready = {fd for fd, _ in events}
+        ready = self.acceptor.probe({fd for fd, _ in events}, time.monotonic())
         if self.control.wake_r.fileno() in ready:
             self.control.drain_wakeups()
-        if self.control.stopping:
-            return None
+        # Accept even when stopping: an exclusive wake-up came here, and no
+        # other child is woken for this connection.
         return self.acceptor.accept(ready)
 
     def _serve(self, accepted: Accepted) -> None:

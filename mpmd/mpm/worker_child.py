@@ -19,13 +19,14 @@ from __future__ import annotations
 import queue
 import select
 import threading
+import time
 
 import structlog
 
 from mpmd.errors import ChildExit
 from mpmd.http.blocking import ConnectionSettings, serve_connection
 from mpmd.http.exchange import Handler
-from mpmd.mpm.acceptor import Accepted, Acceptor
+from mpmd.mpm.acceptor import PROBE_INTERVAL, Accepted, Acceptor
 from mpmd.mpm.base import ChildContext
 from mpmd.mpm.child import ChildControl, exit_child, master_alive
 from mpmd.mpm.recorder import SlotRecorder
@@ -57,6 +58,8 @@ class WorkerChild:
         log.debug("child_ready", threads=self.threads_n)
         self._listen()
         self.acceptor.pause()
+        for accepted in self.acceptor.leftovers(self.threads_n):
+            self.queue.put(accepted)  # served before the threads take their stop
         stop_workers(self.ctx, threads, self.queue)
         return ChildExit.OK
 
@@ -78,13 +81,14 @@ class WorkerChild:
 
     def _wait_for_connection(self) -> Accepted | None:
         self.acceptor.resume()
-        ready = self._check_wakeups(PARENT_CHECK_INTERVAL)
-        if self._stopping():
-            return None
+        ready = self._check_wakeups(min(PARENT_CHECK_INTERVAL, PROBE_INTERVAL))
+        # Accept even when stopping: an exclusive wake-up came here, and no
+        # other child is woken for this connection.
         return self.acceptor.accept(ready)
 
     def _check_wakeups(self, timeout: float) -> set[int]:
-        ready = {fd for fd, _ in self.epoll.poll(timeout)}
+        events = self.epoll.poll(timeout)
+        ready = self.acceptor.probe({fd for fd, _ in events}, time.monotonic())
         self.recycle.check_memory()
         if not master_alive(self.ctx.master_pid):
             exit_child(ChildExit.OK)
