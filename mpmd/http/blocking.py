@@ -151,11 +151,12 @@ class _Session:
         draining: Callable[[], bool],
         client: Address,
         server: Address,
+        date: HttpDate | None = None,
     ) -> None:
         self._ch, self._handler, self._settings = channel, handler, settings
         self._observer, self._draining = observer, draining
         self._client, self._server = client, server
-        self._date = _HttpDate()
+        self._date = date or HttpDate()
         self._in0 = self._out0 = self.served = 0
 
     def run(self) -> None:
@@ -192,7 +193,7 @@ class _Session:
     def _wait_for_bytes(self) -> bool:
         """Keep-alive wait: False when the client closed or KeepAliveTimeout passed."""
         try:
-            return self._ch.receive(self._settings.keep_alive_timeout) > 0
+            return self._ch.receive(self._settings.keep_alive_timeout, wait_first=True) > 0
         except TimeoutError:
             return False
 
@@ -229,16 +230,22 @@ class _Session:
             exchange.finish()
         except RemoteProtocolError as error:  # from reading the body: 400, 408, 413
             self._fail_response(exchange, error.error_status_hint, str(error))
-        except Exception:
+        except Exception as exc:
             if self._ch.broken:
                 return  # the client went away under the handler
             request = exchange.request
-            structlog.get_logger().error(
-                "request_handler_failed",
-                exc_info=True,
-                method=request.method,
-                target=request.target.decode("latin-1"),
-            )
+            target = request.target.decode("latin-1")
+            if exchange.headers_sent:
+                # Cut short mid-response: the handler reported the cause (the
+                # WSGI adapter logs wsgi_app_failed with the traceback); say
+                # only that the connection is cut, not the traceback again.
+                structlog.get_logger().warning(
+                    "response_cut_short", error=repr(exc), method=request.method, target=target
+                )
+            else:
+                structlog.get_logger().error(
+                    "request_handler_failed", exc_info=True, method=request.method, target=target
+                )
             self._fail_response(exchange, 500, "", close=False)
 
     def _fail_response(
@@ -293,19 +300,25 @@ class _Session:
         self._in0, self._out0, ch.started = ch.bytes_in, ch.bytes_out, None
 
 
-class _HttpDate:
-    """The ``Date`` value (RFC 9110 §6.6.1), formatted once per second."""
+class HttpDate:
+    """The ``Date`` value (RFC 9110 §6.6.1), formatted once per second.
 
-    __slots__ = ("_second", "_text")
+    Safe to share between threads: the second and its text are one tuple, so a
+    reader never pairs a new second with an old text.  The event MPM shares one
+    per child, as its sessions last only while a connection's requests come
+    back to back."""
+
+    __slots__ = ("_cached",)
 
     def __init__(self) -> None:
-        self._second, self._text = -1, ""
+        self._cached = (-1, "")
 
     def __call__(self) -> str:
         second = int(time.time())
-        if second != self._second:
-            self._second, self._text = second, formatdate(second, usegmt=True)
-        return self._text
+        cached = self._cached
+        if second != cached[0]:
+            cached = self._cached = (second, formatdate(second, usegmt=True))
+        return cached[1]
 
 
 def _set_nodelay(sock: socket.socket) -> None:

@@ -1,18 +1,28 @@
-"""One accepted blocking socket joined to its :class:`HTTPConnection`.
+"""One accepted socket joined to its :class:`HTTPConnection`, for one thread.
 
 Responsible for the socket calls of a connection served by one thread: reads
 into the core (only when it answers ``NEED_DATA``), writes, ``sendfile``, the
 byte counters the access log needs, and Apache's lingering close.
 
+The socket is non-blocking and waits are explicit ``poll`` calls made only
+when a call would block.  A socket with a Python-level timeout polls before
+*every* ``recv`` and ``send``: two system calls, each releasing and retaking
+the GIL, where one does, and a ``settimeout`` system call whenever the timeout
+changes.  On the hot path (a response sent at once, a request the poller saw
+arrive) that doubled the system calls and the GIL hand-offs per request.
+
 Guarantees: every read waits at most ``Timeout`` and never past the
-RequestReadTimeout deadline it is given (``TimeoutError`` then); a failed
-socket call marks the channel ``broken`` before the error propagates, so
-callers can tell a vanished client from a failing handler; ``lingering_close``
-never raises and always closes the socket.
+RequestReadTimeout deadline it is given (``TimeoutError`` then); a send that
+makes no progress for ``Timeout`` raises ``TimeoutError``; a failed socket
+call marks the channel ``broken`` before the error propagates, so callers can
+tell a vanished client from a failing handler; ``lingering_close`` never
+raises and always closes the socket.
 """
 
 from __future__ import annotations
 
+import os
+import select
 import socket
 import time
 from typing import BinaryIO
@@ -26,13 +36,17 @@ READ_SIZE = 64 * 1024
 LINGER_SECONDS = 2.0
 LINGER_MAX_BYTES = 512 * 1024
 _MSG_MORE = getattr(socket, "MSG_MORE", 0)
+_POLLIN = select.POLLIN | select.POLLPRI | select.POLLRDHUP
+_POLLOUT = select.POLLOUT
+#: at most this much of a file per os.sendfile call (Linux caps one at ~2 GiB anyway)
+_SENDFILE_CHUNK = 1 << 30
 
 
 class Channel:
-    """Blocking I/O for one connection (see the module docstring)."""
+    """I/O for one connection, one thread at a time (see the module docstring)."""
 
     __slots__ = (
-        "_timeout",
+        "_poll",
         "broken",
         "bytes_in",
         "bytes_out",
@@ -49,7 +63,9 @@ class Channel:
         self, sock: socket.socket, conn: HTTPConnection, io_timeout: float, clock: Clock
     ) -> None:
         self.sock, self.conn, self.io_timeout, self.clock = sock, conn, io_timeout, clock
-        self._timeout: float | None = None
+        if sock.gettimeout() != 0.0:
+            sock.setblocking(False)
+        self._poll: select.poll | None = None
         self.broken = self.eof = False
         self.bytes_in = self.bytes_out = 0
         #: wall clock and monotonic_ns when the current request's first byte came
@@ -77,11 +93,23 @@ class Channel:
             if deadline is not None:
                 deadline.extend(received)
 
-    def receive(self, timeout: float) -> int:
-        """One read into the core; returns the byte count, 0 at EOF."""
-        self._set_timeout(timeout)
+    def receive(self, timeout: float, wait_first: bool = False) -> int:
+        """One read into the core; returns the byte count, 0 at EOF.
+
+        ``TimeoutError`` if nothing came within ``timeout`` (``BlockingIOError``
+        when ``timeout`` is 0).  ``wait_first``: bytes are unlikely to be there
+        yet (a keep-alive wait), so poll before reading instead of after."""
+        if wait_first and not self._wait(_POLLIN, timeout):
+            raise TimeoutError("no bytes within the timeout")
         try:
-            data = self.sock.recv(READ_SIZE)
+            try:
+                data = self.sock.recv(READ_SIZE)
+            except BlockingIOError:
+                if timeout <= 0:
+                    raise
+                if not self._wait(_POLLIN, timeout):
+                    raise TimeoutError("no bytes within the timeout") from None
+                data = self.sock.recv(READ_SIZE)
         except (TimeoutError, BlockingIOError):
             raise  # nothing arrived in time: the connection itself is fine
         except OSError:
@@ -98,35 +126,50 @@ class Channel:
     def receive_nowait(self) -> int | None:
         """One read into the core if bytes are there: the count, 0 at EOF, None
         when nothing is (the event MPM parks the connection then)."""
-        self._set_timeout(0.0)
         try:
             return self.receive(0.0)
-        except (BlockingIOError, TimeoutError):
+        except BlockingIOError:
             return None
 
     def send(self, data: bytes, more: bool = False) -> None:
-        """Send all of ``data`` within Timeout; ``more``: further bytes follow at once."""
-        self._set_timeout(self.io_timeout)
+        """Send all of ``data``, each wait for room bounded by Timeout; ``more``:
+        further bytes follow at once (MSG_MORE)."""
+        flags = _MSG_MORE if more else 0
+        view, sent = memoryview(data), 0
         try:
-            self.sock.sendall(data, _MSG_MORE if more else 0)
+            while sent < len(view):
+                try:
+                    sent += self.sock.send(view[sent:], flags)
+                except BlockingIOError:
+                    self._wait_writable()
         except OSError:
             self.broken = True
             raise
-        self.bytes_out += len(data)
+        finally:
+            self.bytes_out += sent
 
     def send_file(self, prefix: bytes, file: BinaryIO, offset: int, count: int) -> int:
-        """``prefix`` then ``count`` bytes of ``file`` (``os.sendfile`` when possible)."""
+        """``prefix`` then ``count`` bytes of ``file`` with ``os.sendfile``; the
+        count sent, short only if the file ended early."""
         if prefix:
             self.send(prefix, more=count > 0)
-        if count <= 0:
-            return 0
-        self._set_timeout(self.io_timeout)
+        sent, fd = 0, file.fileno()
         try:
-            sent = self.sock.sendfile(file, offset, count)
+            while sent < count:
+                try:
+                    n = os.sendfile(self.sock.fileno(), fd, offset + sent,
+                                    min(count - sent, _SENDFILE_CHUNK))
+                except BlockingIOError:
+                    self._wait_writable()
+                    continue
+                if n == 0:
+                    break  # the file is shorter than it was
+                sent += n
         except OSError:
             self.broken = True
             raise
-        self.bytes_out += sent
+        finally:
+            self.bytes_out += sent
         return sent
 
     def lingering_close(self) -> None:
@@ -149,15 +192,25 @@ class Channel:
         end, discarded = self.clock() + LINGER_SECONDS, 0
         while discarded < LINGER_MAX_BYTES:
             left = end - self.clock()
-            if left <= 0:
+            if left <= 0 or not self._wait(_POLLIN, left):
                 return
-            self._set_timeout(left)
             data = self.sock.recv(READ_SIZE)
             if not data:
                 return
             discarded += len(data)
 
-    def _set_timeout(self, timeout: float) -> None:
-        if timeout != self._timeout:  # settimeout() is a system call; skip repeats
-            self.sock.settimeout(timeout)
-            self._timeout = timeout
+    def _wait_writable(self) -> None:
+        if not self._wait(_POLLOUT, self.io_timeout):
+            raise TimeoutError("the client read nothing within Timeout")
+
+    def _wait(self, events: int, timeout: float) -> bool:
+        """Poll the socket for ``events`` up to ``timeout`` seconds (PEP 475
+        retries on signals); True if it is ready (or in error: the next call
+        reports it)."""
+        if timeout <= 0:
+            return False
+        poll = self._poll
+        if poll is None:
+            poll = self._poll = select.poll()
+        poll.register(self.sock, events)
+        return bool(poll.poll(timeout * 1000.0))

@@ -30,6 +30,7 @@ import structlog
 from mpmd.http.blocking import (
     ConnectionObserver,
     ConnectionSettings,
+    HttpDate,
     _Session,
     _set_nodelay,
 )
@@ -93,7 +94,13 @@ def feed(parked: Parked, settings: ConnectionSettings, now: float) -> str:
     except OSError:
         return "closed"
     if not data:
-        return "closed"  # gone between requests, or mid-head: nobody to answer
+        if not parked.partial:
+            return "closed"  # gone between requests: nobody to answer
+        # Half-closed mid-head: the core now reports the truncated request, and
+        # a worker answers 400 as the blocking driver does (the client may
+        # still read: it only shut down its sending side).
+        parked.conn.receive_data(b"")
+        return "ready"
     parked.conn.receive_data(data)
     if parked.head is None:  # the first byte of a next request starts its header stage
         parked.head = ReadDeadline(settings.read_timeout.header, now)
@@ -124,13 +131,14 @@ def serve_parkable(
     observer: ConnectionObserver,
     draining: Callable[[], bool],
     linger: Callable[[], float] = lambda: 0.0,
+    date: HttpDate | None = None,
 ) -> bool:
     """Serve the ready request(s) of ``parked``; True if it should be parked again.
 
     On ``False`` the connection has been closed (lingering close)."""
     channel = Channel(parked.sock, parked.conn, settings.timeout, time.monotonic)
     session = _ParkableSession(
-        channel, handler, settings, observer, draining, parked.client, parked.server
+        channel, handler, settings, observer, draining, parked.client, parked.server, date
     )
     session.served = parked.served
     session.linger = linger
@@ -155,7 +163,6 @@ def _repark(
     parked: Parked, session: _ParkableSession, channel: Channel, settings: ConnectionSettings
 ) -> None:
     now = time.monotonic()
-    parked.sock.setblocking(False)
     parked.served = session.served
     parked.parked_at = now
     parked.partial = session.partial
@@ -186,7 +193,7 @@ class _ParkableSession(_Session):
         if wait <= 0:
             return self._ch.receive_nowait()
         try:
-            return self._ch.receive(wait)
+            return self._ch.receive(wait, wait_first=True)
         except TimeoutError:
             return None
 

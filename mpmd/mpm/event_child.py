@@ -11,9 +11,12 @@ holds no thread, and RequestReadTimeout is enforced here (408 on expiry).
 
 A worker serves the request and, while the next request is already there
 (pipelined, or arrived meanwhile), the next one too; when the connection goes
-idle it hands it back to the poller (``serve_parkable`` returns ``True``)
-instead of blocking in a keep-alive wait.  Idle keep-alive connections cost
-a dict entry and an epoll registration, no thread.
+idle it parks it again itself (``serve_parkable`` returns ``True``; the
+parking lot is shared, under a lock) instead of blocking in a keep-alive
+wait, and wakes the poller only when the poller has something to decide: its
+listeners are paused (a free worker may let it accept) or the child is
+stopping.  Idle keep-alive connections cost a dict entry and an epoll
+registration, no thread.
 
 Admission (Apache's event MPM): the child accepts only while
 ``connections - closing < ThreadsPerChild + idle_workers * AsyncRequestWorkerFactor``,
@@ -53,7 +56,7 @@ import structlog
 
 from mpmd.config.model import ThreadedSettings
 from mpmd.errors import ChildExit
-from mpmd.http.blocking import ConnectionSettings
+from mpmd.http.blocking import ConnectionSettings, HttpDate
 from mpmd.http.exchange import Handler
 from mpmd.http.parkable import (
     Parked,
@@ -62,7 +65,7 @@ from mpmd.http.parkable import (
     new_parked,
     serve_parkable,
 )
-from mpmd.mpm.acceptor import Acceptor
+from mpmd.mpm.acceptor import PROBE_INTERVAL, Accepted, Acceptor
 from mpmd.mpm.base import ChildContext
 from mpmd.mpm.child import ChildControl, exit_child, master_alive
 from mpmd.mpm.parking import ParkingLot
@@ -90,6 +93,7 @@ class EventChild:
         assert isinstance(settings, ThreadedSettings)
         self.ctx, self.control, self.handler = ctx, control, handler
         self.settings = ConnectionSettings.from_config(ctx.config)
+        self.date = HttpDate()  # shared by the workers: formatted once a second
         self.threads_n = settings.threads_per_child
         self.factor = settings.async_request_worker_factor
         self.proc = ctx.scoreboard.process(ctx.slot)
@@ -98,12 +102,12 @@ class EventChild:
         self.acceptor = Acceptor(ctx.listeners, self.epoll)
         self.lot = ParkingLot(self.epoll)  # the poller thread's alone
         self.jobs: queue.SimpleQueue[Parked | None] = queue.SimpleQueue()
-        self.returned: queue.SimpleQueue[Parked] = queue.SimpleQueue()
         self.lock = threading.Lock()
         self.idle_workers = 0
         self.in_workers = 0  # connections a worker is serving (or queued for one)
         self.recycle = RecycleMonitor(ctx)
         self.busy_since: float | None = None  # when the last worker became busy
+        self.released = False  # stopping, and the listeners are left for good
         self.last_starving_check = 0.0
 
     # -- main loop --------------------------------------------------------------
@@ -125,20 +129,25 @@ class EventChild:
 
     def _poll_once(self) -> None:
         self._admit()
-        events = self.epoll.poll(self.lot.timeout(time.monotonic(), PARENT_CHECK_INTERVAL))
+        wait = min(PROBE_INTERVAL, PARENT_CHECK_INTERVAL)
+        events = self.epoll.poll(self.lot.timeout(time.monotonic(), wait))
         if not master_alive(self.ctx.master_pid):
             exit_child(ChildExit.OK)
         ready: set[int] = set()
         for fd, _mask in events:
             if fd == self.control.wake_r.fileno():
                 self.control.drain_wakeups()
-                self._take_returned()
             elif self.acceptor.owns(fd):
                 ready.add(fd)
             else:
                 self._readable(fd)
-        if ready and not self._stopping():
+        # Accept even when stopping: an exclusive wake-up came here, and no
+        # other child is woken for this connection (see mpm.acceptor).
+        ready = self.acceptor.probe(ready, time.monotonic())
+        if ready:
             self._accept(ready)
+        if self._stopping() and not self.released:
+            self._release_listeners()
         self.lot.expire(time.monotonic())
         self._publish()
         self.recycle.check_memory()
@@ -179,10 +188,20 @@ class EventChild:
         self.last_starving_check = now
         return clients_waiting(self.ctx) and not others_have_room(self.ctx)
 
+    def _release_listeners(self) -> None:
+        """Stopping: leave the listeners for good, taking over the connections
+        already waiting whose wake-up may have come here."""
+        self.released = True
+        self.acceptor.pause()
+        for accepted in self.acceptor.leftovers(self.threads_n):
+            self._park_new(accepted)
+
     def _accept(self, ready: set[int]) -> None:
         accepted = self.acceptor.accept(ready)
-        if accepted is None:
-            return
+        if accepted is not None:
+            self._park_new(accepted)
+
+    def _park_new(self, accepted: Accepted) -> None:
         parked = new_parked(accepted.sock, accepted.client, accepted.server, self.settings)
         self.recycle.connection()
         self.lot.park(parked)
@@ -192,26 +211,11 @@ class EventChild:
     def _readable(self, fd: int) -> None:
         """Bytes came: a worker reads them (the poller does no socket I/O of its
         own, so it needs the GIL only briefly per turn; see _serve)."""
-        if fd in self.lot:
-            self._dispatch(self.lot.unpark(fd))
-
-    def _dispatch(self, parked: Parked) -> None:
-        with self.lock:
-            self.in_workers += 1
-        self.jobs.put(parked)
-
-    def _take_returned(self) -> None:
-        while True:
-            try:
-                parked = self.returned.get_nowait()
-            except queue.Empty:
-                return
+        parked = self.lot.unpark(fd)
+        if parked is not None:
             with self.lock:
-                self.in_workers -= 1
-            if parked.conn.ready:  # bytes came while it travelled back
-                self._dispatch(parked)
-            else:
-                self.lot.park(parked)
+                self.in_workers += 1
+            self.jobs.put(parked)
 
     def _publish(self) -> None:
         """Per-process counts for server-status (Apache's async columns)."""
@@ -234,7 +238,7 @@ class EventChild:
                 return True
         recorder.connection_started(parked.client)
         return serve_parkable(parked, self.handler, self.settings, recorder,
-                              self._stopping, self._linger)
+                              self._stopping, self._linger, self.date)
 
     def _linger(self) -> float:
         """How long a worker may wait for a connection's next request before
@@ -252,16 +256,19 @@ class EventChild:
                 self.idle_workers -= 1
             if parked is None:
                 return
-            keep = self._serve(parked, recorder)
-            if keep:
-                self.returned.put(parked)
-            else:
-                with self.lock:
-                    self.in_workers -= 1
-            # Wake the poller: it re-parks the connection and re-checks admission.
-            # A full buffer means it has wake-ups pending already.
-            with contextlib.suppress(OSError):
-                wake.send(b"r")
+            # Idle now (serve_parkable never returns with a whole request
+            # buffered): wait in the poller, counted there before it stops
+            # counting here, so a stopping child never sees zero in between.
+            early = self._serve(parked, recorder) and self.lot.park(parked)
+            with self.lock:
+                self.in_workers -= 1
+            if early or not self.acceptor.listening or self._stopping():
+                # The poller has something to decide: a deadline sooner than its
+                # wait ends, a free worker that may let it accept again, or a
+                # stopping child that may now be empty.  A full buffer means
+                # wake-ups are pending already.
+                with contextlib.suppress(OSError):
+                    wake.send(b"r")
 
 
 def clients_waiting(ctx: ChildContext) -> bool:

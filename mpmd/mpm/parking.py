@@ -1,17 +1,22 @@
 """The event MPM's parked connections: who waits in the poller, until when.
 
-Owned by the poller thread alone (workers hand connections back through a
-queue), so it needs no lock.  Each parked connection is in the epoll with a
-one-shot registration, re-armed each time it is parked, and has a deadline
-in a heap: RequestReadTimeout's header stage while a head is under way,
-KeepAliveTimeout while it idles.  Timers are invalidated lazily by a token
-that every move of the connection bumps.
+The poller unparks, expires and reclaims; a worker thread parks the
+connection it has just served itself (re-arming its epoll registration),
+which saves a hand-off through the poller per request.  One lock guards the
+table, the timer heap and the count; epoll itself is thread-safe.  Each parked
+connection is in the epoll with a one-shot registration, re-armed each time it
+is parked (after it is in the table, so the poller never sees an event for a
+connection it cannot find), and has a deadline in a heap: RequestReadTimeout's
+header stage while a head is under way, KeepAliveTimeout while it idles.
+Timers are invalidated lazily by a token that every move of the connection
+bumps.
 """
 
 from __future__ import annotations
 
 import heapq
 import select
+import threading
 from dataclasses import dataclass, field
 
 import structlog
@@ -35,6 +40,8 @@ class ParkingLot:
         self._epoll = epoll
         self._parked: dict[int, Parked] = {}
         self._timers: list[_Timer] = []
+        self._lock = threading.Lock()
+        self._sleep_until = 0.0  # when the poller's current epoll wait ends at the latest
         self.idle_keepalive = 0  # parked connections waiting for a next request
 
     def __len__(self) -> int:
@@ -43,20 +50,33 @@ class ParkingLot:
     def __contains__(self, fd: int) -> bool:
         return fd in self._parked
 
-    def park(self, parked: Parked) -> None:
+    def park(self, parked: Parked) -> bool:
+        """Wait for ``parked``'s next bytes (any thread).  True if its deadline
+        comes before the poller's current wait ends: the poller must be woken
+        to shorten it, or the connection would be cut late."""
         fd = parked.sock.fileno()
-        self._parked[fd] = parked
-        self.idle_keepalive += parked.idle_keepalive
+        with self._lock:
+            self._parked[fd] = parked
+            self.idle_keepalive += parked.idle_keepalive
+            parked.token += 1
+            heapq.heappush(self._timers, _Timer(parked.deadline, fd, parked.token))
+            early = parked.deadline < self._sleep_until
         if parked.registered:
             self._epoll.modify(fd, _IN_ONCE)  # re-arm: one-shot disarmed it
         else:
-            self._epoll.register(fd, _IN_ONCE)
             parked.registered = True
-        parked.token += 1
-        heapq.heappush(self._timers, _Timer(parked.deadline, fd, parked.token))
+            self._epoll.register(fd, _IN_ONCE)
+        return early
 
-    def unpark(self, fd: int) -> Parked:
-        parked = self._parked.pop(fd)
+    def unpark(self, fd: int) -> Parked | None:
+        """Take ``fd`` out (the poller); None if it is not parked (a stale event)."""
+        with self._lock:
+            return self._take(fd)
+
+    def _take(self, fd: int) -> Parked | None:
+        parked = self._parked.pop(fd, None)
+        if parked is None:
+            return None
         self.idle_keepalive -= parked.idle_keepalive
         # No epoll_ctl: a one-shot registration that fired is disarmed already,
         # and one that did not is dropped by the kernel when the socket closes.
@@ -64,32 +84,46 @@ class ParkingLot:
         return parked
 
     def timeout(self, now: float, longest: float) -> float:
-        """How long the poller may sleep before the next deadline."""
-        if not self._timers:
-            return longest
-        return min(longest, max(self._timers[0].at - now, 0.0))
+        """How long the poller may sleep before the next deadline (the poller,
+        just before it waits)."""
+        with self._lock:
+            wait = longest
+            if self._timers:
+                wait = min(longest, max(self._timers[0].at - now, 0.0))
+            self._sleep_until = now + wait
+            return wait
 
     def expire(self, now: float) -> None:
         """End the connections whose deadline passed (408 if a head had begun)."""
-        timers = self._timers
-        while timers and timers[0].at <= now:
-            timer = heapq.heappop(timers)
-            parked = self._parked.get(timer.fd)
-            if parked is None or parked.token != timer.token:
-                continue  # stale: the connection moved on
-            if parked.deadline > now:  # MinRate moved it: look again later
-                heapq.heappush(timers, _Timer(parked.deadline, timer.fd, parked.token))
-                continue
-            answer_timeout(self.unpark(timer.fd))
+        for parked in self._expired(now):
+            answer_timeout(parked)
+
+    def _expired(self, now: float) -> list[Parked]:
+        timers, expired = self._timers, []
+        with self._lock:
+            while timers and timers[0].at <= now:
+                timer = heapq.heappop(timers)
+                parked = self._parked.get(timer.fd)
+                if parked is None or parked.token != timer.token:
+                    continue  # stale: the connection moved on
+                if parked.deadline > now:  # MinRate moved it: look again later
+                    heapq.heappush(timers, _Timer(parked.deadline, timer.fd, parked.token))
+                    continue
+                expired.append(parked)
+                self._take(timer.fd)
+        return expired
 
     def reclaim_keepalive(self, now: float, idle_for: float) -> None:
         """Close keep-alive connections idle for ``idle_for`` seconds or more."""
-        victims = [
-            fd
-            for fd, parked in self._parked.items()
-            if parked.idle_keepalive and now - parked.parked_at >= idle_for
-        ]
-        for fd in victims:
-            close_parked(self.unpark(fd))
+        with self._lock:
+            victims = [
+                parked
+                for parked in self._parked.values()
+                if parked.idle_keepalive and now - parked.parked_at >= idle_for
+            ]
+            for parked in victims:
+                self._take(parked.sock.fileno())
+        for parked in victims:
+            close_parked(parked)
         if victims:
             log.info("keepalive_reclaimed", closed=len(victims))

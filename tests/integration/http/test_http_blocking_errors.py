@@ -160,6 +160,25 @@ def test_handler_without_a_response_is_500(start_server: StartServer) -> None:
     assert [e["event"] for e in logs] == ["request_handler_failed"]
 
 
+def test_handler_failing_mid_response_is_cut_short_without_a_second_traceback(
+    start_server: StartServer,
+) -> None:
+    def broken(exchange: Exchange) -> None:
+        exchange.start_response(200, "OK", [])
+        exchange.write(b"partial")
+        raise RuntimeError("late failure")
+
+    server = start_server(broken)
+    client = server.connect()
+    with capture_logs() as logs:
+        client.send(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        client._take_until(b"\r\n\r\n")
+        assert server.wait() == [1]
+    events = [e for e in logs if e["log_level"] in ("warning", "error")]
+    assert [e["event"] for e in events] == ["response_cut_short"]
+    assert "late failure" in events[0]["error"] and "exc_info" not in events[0]
+
+
 def test_client_vanishing_mid_response_ends_quietly(start_server: StartServer) -> None:
     def endless(exchange: Exchange) -> None:
         exchange.start_response(200, "OK", [])
