@@ -14,8 +14,8 @@ Guarantees:
 - an error before anything was sent gives Apache's 500 page and a
   ``wsgi_app_failed`` event with the traceback, and the handler returns
   normally (the child keeps serving); after the head was sent, or when the
-  exchange itself failed (client gone), the exception goes to the driver,
-  which cuts the connection;
+  exchange itself failed (client gone: a write or a ``wsgi.input`` read
+  raised), the exception goes to the driver, which cuts the connection;
 - nothing the application passes as status or header reaches the wire
   unchecked: CR, LF, NUL and other controls, non-tokens, non-latin-1 text and
   hop-by-hop headers (PEP 3333 "Other HTTP Features") are errors;
@@ -38,6 +38,7 @@ import structlog
 
 from mpmd import SERVER_SOFTWARE
 from mpmd.app.errorpages import send_error
+from mpmd.app.wsgi_input import ClientInput
 from mpmd.errors import MpmdError
 from mpmd.http.errors import ProtocolError
 from mpmd.http.exchange import Address, Exchange
@@ -267,7 +268,10 @@ class WSGIHandler:
         response = _Response(exchange, self._statuses)
         errors = ErrorStream()
         try:
-            self._run(self.environ(exchange, errors), response)
+            environ = self.environ(exchange, errors)
+            if exchange.request.chunked or exchange.request.content_length:
+                environ["wsgi.input"] = ClientInput(exchange.input, response)  # notes resets
+            self._run(environ, response)
         except ProtocolError:
             # The client's body was malformed or too large (wsgi.input raised):
             # the driver answers with the error's status (400, 413 …), not a 500.

@@ -113,6 +113,8 @@ class ServerSpec:
     wsgi: bool = True
     extra: str = ""
     listen: list[str] = field(default_factory=list)
+    # the module written as app/hello.py and served as ``hello:app``
+    app_source: str = HELLO_APP
 
 
 class Server:
@@ -133,7 +135,7 @@ class Server:
         (self.root / "htdocs").mkdir(parents=True, exist_ok=True)
         (self.root / "htdocs" / "index.html").write_text("<h1>It works!</h1>\n")
         (self.root / "app").mkdir(exist_ok=True)
-        (self.root / "app" / "hello.py").write_text(HELLO_APP)
+        (self.root / "app" / "hello.py").write_text(self.spec.app_source)
         self.conf.write_text(self.config_text())
 
     def config_text(self, mpm: str | None = None) -> str:
@@ -252,10 +254,11 @@ class Server:
         return out
 
     def wait_event(self, name: str, timeout: float = 10.0, count: int = 1) -> list[dict[str, Any]]:
-        return wait_for(
+        events: list[dict[str, Any]] = wait_for(
             lambda: (ev if len(ev := self.events(name)) >= count else None),
             timeout, f"{count} x event {name}",
         )
+        return events
 
 
 @contextlib.contextmanager
