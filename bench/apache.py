@@ -43,7 +43,7 @@ TypesConfig /etc/mime.types
 AddType text/plain .txt
 AddType application/octet-stream .bin
 KeepAlive On
-MaxKeepAliveRequests 0
+MaxKeepAliveRequests {keepalive_requests}
 KeepAliveTimeout {keepalive}
 <IfModule mpm_prefork_module>
     StartServers {procs}
@@ -91,15 +91,17 @@ class Apache:
 
     def launch(self, site: Site, root: Path, port: int, opts: Options) -> Launch:
         (root / "run").mkdir(exist_ok=True)
-        self.write_conf(site, root, port, self.mpm)
+        self.write_conf(site, root, port, self.mpm, opts.keepalive_requests)
         conf = root / "httpd.conf"
         return Launch((str(BINARY), "-f", str(conf), "-DFOREGROUND"), root, {"LANG": "C"})
 
-    def write_conf(self, site: Site, root: Path, port: int, mpm: str) -> None:
+    def write_conf(
+        self, site: Site, root: Path, port: int, mpm: str, keepalive_requests: int = 0
+    ) -> None:
         text = CONF.format(
             root=root, port=port, mpm=mpm, modules=MODULES, htdocs=site.htdocs,
             keepalive=KEEPALIVE_S, procs=PROCESSES, threads=THREADS,
-            workers=PROCESSES * THREADS,
+            workers=PROCESSES * THREADS, keepalive_requests=keepalive_requests,
         )
         (root / "httpd.conf").write_text(text)
 
@@ -108,6 +110,7 @@ class Apache:
 
     def swap(self, handle: Handle) -> None:
         # Apache refuses this ("The MPM cannot be changed during restart"); measured anyway.
-        self.write_conf(handle.site, handle.root, handle.port, self.swap_to or "event")
+        self.write_conf(handle.site, handle.root, handle.port, self.swap_to or "event",
+                        handle.opts.keepalive_requests)
         handle.signal(signal.SIGUSR1)
 

@@ -59,16 +59,23 @@ def method() -> str:
   configurations start together, then each is measured) and again after a wrk run;
   PSS is the honest total, USS what a process alone holds; `+preload` = gunicorn
   `preload_app` / mpmd `WSGIPreload On`.
-- Reloads: a graceful reload every second (gunicorn HUP, Apache USR1) and a
+- Reloads, under wrk -c50: a graceful reload every second (gunicorn HUP, Apache USR1,
+  `mpmd reload`); 50 reloads in a row (`reload50`: each `mpmd reload` waited for, as it
+  returns once the new generation serves; the peers get a signal every 0.5 s); and a
   prefork -> event swap (gunicorn sync -> gthread via its config file and HUP; Apache
-  prefork -> event via graceful) under wrk -c50; mpmd joins once `mpmd reload` exists.
+  prefork -> event via graceful, which Apache refuses; mpmd by editing LoadModule and
+  `mpmd reload`).  These run with MaxKeepAliveRequests 100 (Apache's and mpmd's
+  default; gunicorn has no such setting): with unlimited keep-alive, a
+  thread-per-connection server leaves 42 of wrk's 50 connections in the listen queue
+  for the whole run, and the clients a reload makes reconnect queue behind them until
+  wrk times them out: starvation under a benchmark setting, not requests a reload drops.
 """
 
 
 def write(run: Run, plots: list[Path], docs_dir: Path) -> Path:
     page = docs_dir / "benchmarks.md"
     pictures = {p.stem: p for p in plots}
-    body = [_header(run), method(), "## Results", ""]
+    body = [_header(run), method(), _analysis(), "## Results", ""]
     for sc in run.scenarios:
         body.append(report.section(sc))
         if sc.name in pictures:
@@ -76,6 +83,13 @@ def write(run: Run, plots: list[Path], docs_dir: Path) -> Path:
             body += [f"![{sc.title}]({rel.as_posix()})", ""]
     page.write_text("\n".join(body))
     return page
+
+
+def _analysis() -> str:
+    """The targets and what bounds them: written by hand in bench/analysis.md, because
+    no run can say why; kept next to the figures it discusses."""
+    path = Path(__file__).with_name("analysis.md")
+    return path.read_text() if path.exists() else ""
 
 
 def _header(run: Run) -> str:

@@ -32,7 +32,7 @@ PidFile "{root}/mpmd.pid"
 ErrorLog stderr
 LogLevel warn
 KeepAlive On
-MaxKeepAliveRequests 0
+MaxKeepAliveRequests {keepalive_requests}
 KeepAliveTimeout {keepalive}
 <IfModule mpm_prefork_module>
     StartServers {procs}
@@ -99,6 +99,7 @@ class Mpmd:
         text = CONF.format(
             root=root, port=port, mpm=mpm or self.mpm, keepalive=KEEPALIVE_S, procs=PROCESSES,
             threads=THREADS, workers=PROCESSES * THREADS, htdocs=site.htdocs,
+            keepalive_requests=opts.keepalive_requests,
         )
         if not opts.app.static:  # mpmd serves DocumentRoot itself when no app is set
             preload = "On" if opts.preload else "Off"
@@ -108,10 +109,21 @@ class Mpmd:
         return conf
 
     def reload(self, handle: Handle) -> None:
+        self._reload(handle)
+
+    def reload_and_wait(self, handle: Handle, timeout: float) -> bool:
+        """``mpmd reload`` is synchronous: True once the new generation serves."""
+        try:
+            return self._reload(handle).wait(timeout) == 0
+        except subprocess.TimeoutExpired:
+            return False
+
+    def _reload(self, handle: Handle) -> subprocess.Popen[bytes]:
         conf = handle.root / "mpmd.conf"
         with open(handle.root / "reload.log", "ab") as log:  # `mpmd reload` says what it did
-            subprocess.Popen([*_command(), "-f", str(conf), "reload"], env=_env(),
-                             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+            return subprocess.Popen([*_command(), "-f", str(conf), "reload"], env=_env(),
+                                    stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT)
 
     def swap(self, handle: Handle) -> None:
         self.write_conf(handle.site, handle.root, handle.port, handle.opts, self.swap_to or "")

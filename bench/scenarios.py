@@ -48,8 +48,8 @@ def _memory(app: App) -> Runner:
     return lambda ctx, res, servers: memory.run_memory(ctx, res, servers, app)
 
 
-def _reload(swap: bool) -> Runner:
-    return lambda ctx, res, servers: reloads.run_reload(ctx, res, servers, swap)
+def _reload(mode: str) -> Runner:
+    return lambda ctx, res, servers: reloads.run_reload(ctx, res, servers, mode)
 
 
 CLOSE = ("Connection: close",)
@@ -86,11 +86,16 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in [
     Scenario("memory-big", "memory, app importing ~50 MB", "memory", memory.METRICS,
              "load_pss_mb", BIG, _memory(BIG), "with and without preload"),
     Scenario("reload1s", "graceful reload every second under load", "reload",
-             reloads.METRICS, "errors", HELLO, _reload(False),
-             "gunicorn HUP, Apache USR1 (-k graceful), mpmd reload"),
+             reloads.METRICS, "errors", HELLO, _reload("every-second"),
+             "gunicorn HUP, Apache USR1 (-k graceful), mpmd reload; MaxKeepAliveRequests 100"),
+    Scenario("reload50", "50 graceful reloads in a row under load", "reload",
+             reloads.METRICS, "errors", HELLO, _reload("fifty"),
+             "mpmd: each `mpmd reload` waited for (it returns once the new generation "
+             "serves); peers: a signal every 0.5 s; MaxKeepAliveRequests 100"),
     Scenario("mpm-swap", "prefork -> event swap under load", "reload", reloads.METRICS,
-             "errors", HELLO, _reload(True),
-             "gunicorn sync -> gthread (HUP), Apache prefork -> event (graceful), mpmd reload"),
+             "errors", HELLO, _reload("swap"),
+             "gunicorn sync -> gthread (HUP), Apache prefork -> event (graceful), mpmd reload; "
+             "MaxKeepAliveRequests 100"),
 ]}
 
 

@@ -47,6 +47,9 @@ BIG = App("big", "bigapp:app", "asgi_big:hello")
 class Options:
     app: App = HELLO
     preload: bool = False
+    # requests per keep-alive connection where the server has the knob (Apache's
+    # MaxKeepAliveRequests); 0 = unlimited, the load scenarios' setting
+    keepalive_requests: int = 0
 
 
 class Server(Protocol):

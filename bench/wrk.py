@@ -57,6 +57,12 @@ def start(run: WrkRun) -> subprocess.Popen[str]:
     )
 
 
+def stop(proc: subprocess.Popen[str], run: WrkRun) -> WrkResult:
+    """End a run before its duration: wrk prints what it measured on SIGINT."""
+    proc.send_signal(signal.SIGINT)
+    return finish(proc, run)
+
+
 def finish(proc: subprocess.Popen[str], run: WrkRun) -> WrkResult:
     """Wait for wrk; if it overstays (it hangs when no connection can be made: a full
     backlog), SIGINT it (it then prints what it has), KILL as a last resort."""
