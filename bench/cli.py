@@ -27,7 +27,7 @@ from bench.context import Ctx
 from bench.mpmd_server import REPO
 from bench.procs import BenchError, Groups
 from bench.profiles import PROFILES, Profile
-from bench.results import Run, ScenarioResult
+from bench.results import Run, ScenarioResult, from_json
 from bench.servers import BIG, Server
 from bench.site import build
 
@@ -49,6 +49,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
                    help="where the JSON, Markdown and plots of each run go")
     p.add_argument("--docs", action="store_true", help="rewrite docs/benchmarks.md")
     p.add_argument("--no-install", action="store_true", help="do not apt/pip install")
+    p.add_argument("--render", type=Path, metavar="JSON",
+                   help="measure nothing: rewrite docs/benchmarks.md from a saved run")
     return p.parse_args(argv)
 
 
@@ -57,7 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        _run(args, argv, PROFILES["full" if args.full else "quick"])
+        if args.render:
+            _render(args.render)
+        else:
+            _run(args, argv, PROFILES["full" if args.full else "quick"])
     except (BenchError, ValueError) as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
@@ -164,6 +169,18 @@ def _write(run: Run, out: Path, to_docs: bool) -> None:
         shutil.copy(json_path, plot_dir / "latest.json")
         page = docs.write(run, plots, REPO / "docs")
         print(f"bench: wrote {page}", file=sys.stderr)
+
+
+def _render(json_path: Path) -> None:
+    """Docs from a saved run (after editing bench/analysis.md, say): same plots, same page."""
+    run = from_json(json.loads(json_path.read_text()))
+    plot_dir = REPO / "docs" / "bench"
+    for old in plot_dir.glob("*.png"):
+        old.unlink()
+    plots = _plot(json_path, plot_dir)
+    if json_path.resolve() != (plot_dir / "latest.json").resolve():
+        shutil.copy(json_path, plot_dir / "latest.json")
+    print(f"bench: wrote {docs.write(run, plots, REPO / 'docs')}", file=sys.stderr)
 
 
 def _plot(json_path: Path, out: Path) -> list[Path]:
