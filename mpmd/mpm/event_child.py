@@ -26,9 +26,11 @@ and idle keep-alive ones, not those still sending a request head: a crowd of
 slow clients costs the poller a little memory and must not close the door
 on everyone else (Apache's event MPM stalls under it).  And a child over its
 limit still accepts when clients wait and no other child has room (read from
-the scoreboard): the rule is there to send connections where they are served
+the scoreboard, every :data:`STARVATION_GUARD` while over the limit), in
+batches: the rule is there to send connections where they are served
 soonest, and when every child is busy, a newcomer parked here is served in
-turn instead of waiting in the listen queue for some child's idle moment.  Apache also
+turn instead of waiting in the listen queue for some child's idle moment
+(Apache's event MPM lets the queue overflow: connects time out).  Apache also
 closes every keep-alive connection the moment all workers are busy, which
 loses requests clients were sending on them; mpmd closes idle keep-alive
 connections only when the child is *saturated* — no worker idle for
@@ -81,6 +83,8 @@ PARENT_CHECK_INTERVAL = 1.0
 KEEPALIVE_LINGER = 0.002
 #: how often a child over its admission limit checks whether to accept anyway
 STARVATION_GUARD = 0.005
+#: connections a starving child accepts per poller turn
+STARVING_BATCH = 64
 #: keep-alive connections idle at least this long may be closed when saturated
 KEEPALIVE_RECLAIM_AFTER = 1.0
 #: seconds with no idle worker (and connections waiting) before the child counts as saturated
@@ -109,6 +113,8 @@ class EventChild:
         self.busy_since: float | None = None  # when the last worker became busy
         self.released = False  # stopping, and the listeners are left for good
         self.last_starving_check = 0.0
+        self.starving = False  # over the limit, but no other child has room either
+        self.over_limit = False  # a worker is free, but the admission rule says no
 
     # -- main loop --------------------------------------------------------------
 
@@ -130,6 +136,10 @@ class EventChild:
     def _poll_once(self) -> None:
         self._admit()
         wait = min(PROBE_INTERVAL, PARENT_CHECK_INTERVAL)
+        if self.over_limit:
+            # Paused by the admission rule: nothing wakes the poller when a
+            # client queues, so look again soon (see _starving).
+            wait = STARVATION_GUARD
         events = self.epoll.poll(self.lot.timeout(time.monotonic(), wait))
         if not master_alive(self.ctx.master_pid):
             exit_child(ChildExit.OK)
@@ -166,7 +176,12 @@ class EventChild:
         free = idle - self.jobs.qsize()
         admit = not self._stopping() and free > 0 and busy_conns < limit
         now = time.monotonic()
-        if admit or self._starving(now):
+        # Over the limit with a worker free: the rule, not the workers, says no.
+        # With every worker busy the connection stays queued for a child that
+        # is free or about to be spawned (maintenance sees no idle threads).
+        self.over_limit = not admit and free > 0 and not self._stopping()
+        self.starving = self.over_limit and self._starving(now)
+        if admit or self.starving:
             self.acceptor.resume()
         else:
             self.acceptor.pause()
@@ -181,8 +196,9 @@ class EventChild:
                 self.lot.reclaim_keepalive(now, KEEPALIVE_RECLAIM_AFTER)
 
     def _starving(self, now: float) -> bool:
-        """Over the limit, but clients wait and no other child has room for
-        them: pausing would only leave them in the listen queue."""
+        """Over the limit with a worker free, but clients wait and no other
+        child has room for them: pausing would only leave them in the listen
+        queue (idle keep-alive crowds: each costs a dict entry here)."""
         if self._stopping() or now - self.last_starving_check < STARVATION_GUARD:
             return False
         self.last_starving_check = now
@@ -197,8 +213,15 @@ class EventChild:
             self._park_new(accepted)
 
     def _accept(self, ready: set[int]) -> None:
-        accepted = self.acceptor.accept(ready)
-        if accepted is not None:
+        # Within the limit, one at a time: admission is decided again before
+        # the next.  Starving (every child full, clients queued), take what
+        # waits, up to a batch: one per STARVATION_GUARD would let the listen
+        # queue overflow while connections that cost a dict entry when idle
+        # could have been parked.
+        for _ in range(STARVING_BATCH if self.starving else 1):
+            accepted = self.acceptor.accept(ready)
+            if accepted is None:
+                return
             self._park_new(accepted)
 
     def _park_new(self, accepted: Accepted) -> None:
