@@ -13,9 +13,9 @@ A worker serves the request and, while the next request is already there
 (pipelined, or arrived meanwhile), the next one too; when the connection goes
 idle it parks it again itself (``serve_parkable`` returns ``True``; the
 parking lot is shared, under a lock) instead of blocking in a keep-alive
-wait, and wakes the poller only when the poller has something to decide: its
-listeners are paused (a free worker may let it accept) or the child is
-stopping.  Idle keep-alive connections cost a dict entry and an epoll
+wait, and wakes the poller only when the poller has something to decide: a
+parked deadline sooner than its wait ends, paused listeners (a free worker may
+let it accept) or a stopping child.  Idle keep-alive connections cost a dict entry and an epoll
 registration, no thread.
 
 Admission (Apache's event MPM): the child accepts only while
@@ -104,7 +104,7 @@ class EventChild:
         self.epoll = select.epoll()
         self.epoll.register(control.wake_r.fileno(), select.EPOLLIN)
         self.acceptor = Acceptor(ctx.listeners, self.epoll)
-        self.lot = ParkingLot(self.epoll)  # the poller thread's alone
+        self.lot = ParkingLot(self.epoll)  # the poller unparks; workers re-park
         self.jobs: queue.SimpleQueue[Parked | None] = queue.SimpleQueue()
         self.lock = threading.Lock()
         self.idle_workers = 0
