@@ -74,6 +74,7 @@ from mpmd.mpm.parking import ParkingLot
 from mpmd.mpm.recorder import SlotRecorder
 from mpmd.mpm.recycle import RecycleMonitor
 from mpmd.mpm.threadpool import start_workers, stop_workers
+from mpmd.scoreboard.board import Snapshot
 from mpmd.scoreboard.states import State
 
 log = structlog.get_logger("mpmd.event")
@@ -100,6 +101,10 @@ class EventChild:
         self.date = HttpDate()  # shared by the workers: formatted once a second
         self.threads_n = settings.threads_per_child
         self.factor = settings.async_request_worker_factor
+        # how many children this generation may have (the master's rule)
+        self.process_limit = min(
+            settings.server_limit, max(settings.max_request_workers // self.threads_n, 1)
+        )
         self.proc = ctx.scoreboard.process(ctx.slot)
         self.epoll = select.epoll()
         self.epoll.register(control.wake_r.fileno(), select.EPOLLIN)
@@ -114,7 +119,7 @@ class EventChild:
         self.released = False  # stopping, and the listeners are left for good
         self.last_starving_check = 0.0
         self.starving = False  # over the limit, but no other child has room either
-        self.over_limit = False  # a worker is free, but the admission rule says no
+        self.over_limit = False  # the admission rule says no
 
     # -- main loop --------------------------------------------------------------
 
@@ -176,11 +181,8 @@ class EventChild:
         free = idle - self.jobs.qsize()
         admit = not self._stopping() and free > 0 and busy_conns < limit
         now = time.monotonic()
-        # Over the limit with a worker free: the rule, not the workers, says no.
-        # With every worker busy the connection stays queued for a child that
-        # is free or about to be spawned (maintenance sees no idle threads).
-        self.over_limit = not admit and free > 0 and not self._stopping()
-        self.starving = self.over_limit and self._starving(now)
+        self.over_limit = not admit and busy_conns >= limit and not self._stopping()
+        self.starving = self.over_limit and self._starving(now, free)
         if admit or self.starving:
             self.acceptor.resume()
         else:
@@ -192,17 +194,28 @@ class EventChild:
             self.busy_since = now
         elif now - self.busy_since >= SATURATED_AFTER:
             self.busy_since = now  # look again in SATURATED_AFTER at the earliest
-            if clients_waiting(self.ctx) and others_have_room(self.ctx):
+            if clients_waiting(self.ctx) and others_have_room(
+                self.ctx, self.ctx.scoreboard.snapshot()
+            ):
                 self.lot.reclaim_keepalive(now, KEEPALIVE_RECLAIM_AFTER)
 
-    def _starving(self, now: float) -> bool:
-        """Over the limit with a worker free, but clients wait and no other
-        child has room for them: pausing would only leave them in the listen
-        queue (idle keep-alive crowds: each costs a dict entry here)."""
+    def _starving(self, now: float, free: int) -> bool:
+        """Over the limit, but clients wait and no other child has room for
+        them: pausing would only leave them in the listen queue (idle
+        keep-alive crowds cost a dict entry each here).  With every worker
+        busy, only if no child can be added either: otherwise the connection
+        is better left queued for the child maintenance is about to spawn
+        (it sees no idle threads)."""
         if self._stopping() or now - self.last_starving_check < STARVATION_GUARD:
             return False
         self.last_starving_check = now
-        return clients_waiting(self.ctx) and not others_have_room(self.ctx)
+        if not clients_waiting(self.ctx):
+            return False
+        snapshot = self.ctx.scoreboard.snapshot()
+        if others_have_room(self.ctx, snapshot):
+            return False
+        serving = [p for p in snapshot.live(snapshot.generation) if not p.quiescing]
+        return free > 0 or len(serving) >= self.process_limit
 
     def _release_listeners(self) -> None:
         """Stopping: leave the listeners for good, taking over the connections
@@ -300,9 +313,8 @@ def clients_waiting(ctx: ChildContext) -> bool:
     return bool(readable)
 
 
-def others_have_room(ctx: ChildContext) -> bool:
+def others_have_room(ctx: ChildContext, snapshot: Snapshot) -> bool:
     """Another current-generation child accepts and has an idle worker."""
-    snapshot = ctx.scoreboard.snapshot()
     ready = State.READY.value[0]
     return any(
         p.slot != ctx.slot and not p.quiescing and not p.not_accepting and ready in p.states
