@@ -203,8 +203,9 @@ def test_event_answers_a_new_client_promptly_while_keepalive_clients_saturate_it
                          extra="KeepAliveTimeout 60\nMaxKeepAliveRequests 0\n")
     with KeepAliveLoad(server, 40) as load:
         wait_for(lambda: load.served > 2000, 20, "the keep-alive load to run")
+        before = load.served
         latencies = [timed_get(server) for _ in range(15)]
-        assert load.served > 4000  # the load kept running meanwhile
+        assert load.served > before + 100  # the load kept the workers busy meanwhile
     assert statistics.median(latencies) < 0.4, latencies
     assert max(latencies) < 2.0, latencies
 
