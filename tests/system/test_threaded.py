@@ -11,7 +11,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from typing import cast
+from typing import Self, cast
 
 import psutil
 import pytest
@@ -140,46 +140,23 @@ def test_event_takes_a_crowd_beyond_its_admission_limit_when_no_child_has_room(
     assert statistics.median(latencies) < 0.1, latencies
 
 
-class KeepAliveLoad:
-    """``count`` keep-alive clients on one thread, each sending its next request
-    as soon as its response is in: saturates a small server from the test."""
-
-    REQUEST = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+class ClientCrowd:
+    """``count`` non-blocking connections driven by one background thread
+    (:meth:`_drive`); the thread is stopped and every socket closed on exit."""
 
     def __init__(self, server: Server, count: int) -> None:
-        self.sel = selectors.DefaultSelector()
-        self.socks = [socket.create_connection(("127.0.0.1", server.port), timeout=10)
-                      for _ in range(count)]
-        self.stop = threading.Event()
-        self.served = 0
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        for s in self.socks:
+        self.socks: list[socket.socket] = []
+        for _ in range(count):
+            s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
             s.setblocking(False)
-            self.sel.register(s, selectors.EVENT_READ)
-            s.send(self.REQUEST)
-        deadline = time.monotonic() + 60  # bounded whatever the test does
-        while not self.stop.is_set() and time.monotonic() < deadline:
-            for key, _ in self.sel.select(0.1):
-                sock = cast(socket.socket, key.fileobj)
-                pending = key.data or b""
-                try:
-                    data = sock.recv(65536)
-                except BlockingIOError:
-                    continue
-                if not data:
-                    self.sel.unregister(sock)
-                    continue
-                pending += data
-                done = pending.count(b"Hello, World!")  # whole responses in
-                self.served += done
-                pending = pending[pending.rfind(b"Hello, World!") + 13:] if done else pending
-                self.sel.modify(sock, selectors.EVENT_READ, pending)
-                if done:
-                    sock.send(self.REQUEST)
+            self.socks.append(s)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._drive, daemon=True)
 
-    def __enter__(self) -> KeepAliveLoad:
+    def _drive(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
         self.thread.start()
         return self
 
@@ -188,6 +165,44 @@ class KeepAliveLoad:
         self.thread.join(5)
         for s in self.socks:
             s.close()
+
+
+class KeepAliveLoad(ClientCrowd):
+    """Keep-alive clients on one thread, each sending its next request as soon
+    as its response is in: saturates a small server from the test."""
+
+    REQUEST = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    BODY = b"Hello, World!"  # every response ends with it
+
+    def __init__(self, server: Server, count: int) -> None:
+        super().__init__(server, count)
+        self.sel = selectors.DefaultSelector()
+        self.served = 0
+
+    def _drive(self) -> None:
+        for s in self.socks:
+            self.sel.register(s, selectors.EVENT_READ, b"")
+            s.send(self.REQUEST)
+        deadline = time.monotonic() + 60  # bounded whatever the test does
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            for key, _ in self.sel.select(0.1):
+                self._receive(cast(socket.socket, key.fileobj), key.data)
+
+    def _receive(self, sock: socket.socket, pending: bytes) -> None:
+        try:
+            data = sock.recv(65536)
+        except BlockingIOError:
+            return
+        if not data:
+            self.sel.unregister(sock)
+            return
+        pending += data
+        done = pending.count(self.BODY)  # whole responses in
+        if done:
+            self.served += done
+            pending = pending[pending.rfind(self.BODY) + len(self.BODY):]
+            sock.send(self.REQUEST)
+        self.sel.modify(sock, selectors.EVENT_READ, pending)
 
 
 def test_event_answers_a_new_client_promptly_while_keepalive_clients_saturate_it(
@@ -210,21 +225,15 @@ def test_event_answers_a_new_client_promptly_while_keepalive_clients_saturate_it
     assert max(latencies) < 2.0, latencies
 
 
-class Slowloris:
+class Slowloris(ClientCrowd):
     """Connections that trickle an unfinished request head, a byte per round."""
 
     def __init__(self, server: Server, count: int) -> None:
-        self.socks: list[socket.socket] = []
-        for _ in range(count):
-            s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
-            s.setblocking(False)
-            self.socks.append(s)
+        super().__init__(server, count)
         self.closed_by_server = 0
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._trickle, daemon=True)
         self.head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 10_000
 
-    def _trickle(self) -> None:
+    def _drive(self) -> None:
         for i in range(len(self.head)):  # bounded: one byte per 0.2 s round
             if self.stop.wait(0.2):
                 return
@@ -242,16 +251,6 @@ class Slowloris:
         self.socks.remove(s)
         s.close()
         self.closed_by_server += 1
-
-    def __enter__(self) -> Slowloris:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join(5)
-        for s in self.socks:
-            s.close()
 
 
 def test_slowloris_does_not_delay_event(make_server: Callable[..., Server], many_fds: None) -> None:
