@@ -7,7 +7,7 @@ import signal
 from mpmd.errors import ChildExit
 from mpmd.master.children import ChildRecord, ExitInfo
 from mpmd.master.shutdown import Escalation
-from mpmd.master.throttle import MAX_DELAY, SpawnThrottle
+from mpmd.master.throttle import SpawnThrottle
 
 
 def test_escalation_follows_apache_table() -> None:
@@ -41,8 +41,9 @@ def test_crash_loop_backs_off_exponentially() -> None:
         assert t.not_before is not None
         delays.append(round(t.not_before - i, 3))
     assert delays[:4] == [0.1, 0.2, 0.4, 0.8]
-    assert delays[-1] == MAX_DELAY
-    assert not t.allows(9.0) and t.allows(9.0 + MAX_DELAY)
+    # the documented back-off (mpmd/master/throttle.py): 0.1 s doubling up to 10 s
+    assert delays[4:] == [1.6, 3.2, 6.4, 10.0, 10.0, 10.0]
+    assert not t.allows(9.0 + 9.99) and t.allows(9.0 + 10.0)
 
 
 def test_killed_young_child_is_not_a_start_failure() -> None:

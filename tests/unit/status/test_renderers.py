@@ -17,6 +17,10 @@ from mpmd.status.model import StatusReport
 from .apache_auto import ASYNC, AutoFormatError, parse_auto
 from .boards import FACTS, FakeProbe, board, child, served
 
+# ANSI control sequences (ECMA-48 CSI; ?25 is DEC's cursor-visibility mode)
+HOME, CLEAR_SCREEN, CLEAR_LINE = "\x1b[H", "\x1b[2J", "\x1b[K"
+HIDE_CURSOR, SHOW_CURSOR = "\x1b[?25l", "\x1b[?25h"
+
 # Real httpd 2.4.62 output (event MPM), as monitoring tools see it.
 APACHE_2_4_62 = """localhost
 ServerVersion: Apache/2.4.62 (Raspbian)
@@ -213,9 +217,10 @@ def test_watch_redraws_in_place_and_restores_the_cursor() -> None:
                           sleep=naps.append)
     text = out.getvalue()
     assert code == 0 and naps == [0.5]
-    assert text.startswith(terminal.HIDE_CURSOR + terminal.CLEAR_SCREEN)
-    assert text.count(terminal.HOME) == 2 and "two" + terminal.CLEAR_LINE in text
-    assert text.endswith(terminal.SHOW_CURSOR + "\n")
+    # ECMA-48 / DEC private sequences, pinned: hide cursor, clear screen, home, erase line
+    assert text.startswith(HIDE_CURSOR + CLEAR_SCREEN)
+    assert text.count(HOME) == 2 and "two" + CLEAR_LINE in text
+    assert text.endswith(SHOW_CURSOR + "\n")
 
 
 def test_watch_ends_on_ctrl_c_and_plain_output_off_a_terminal() -> None:
@@ -237,4 +242,4 @@ def test_watch_shows_the_cursor_again_when_the_server_goes_away() -> None:
 
     with pytest.raises(RuntimeError):
         terminal.watch(gone, out, interval=1, count=None, terminal=True)
-    assert out.getvalue().endswith(terminal.SHOW_CURSOR + "\n")
+    assert out.getvalue().endswith(SHOW_CURSOR + "\n")
