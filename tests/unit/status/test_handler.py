@@ -17,7 +17,7 @@ from mpmd.config.model import (
     ServerConfig,
     ThreadedSettings,
 )
-from mpmd.errors import ConfigError
+from mpmd.errors import ConfigError, Location
 from mpmd.http.exchange import Address, Handler
 from mpmd.scoreboard.board import Scoreboard
 from mpmd.status.handler import extended_status_enabled, request_options
@@ -139,7 +139,30 @@ def test_extended_status_off_keeps_auto_short(tmp_path: Path, scoreboard: Scoreb
 
 
 def test_handler_names_are_known_to_configtest(tmp_path: Path) -> None:
-    check_routes(make_config(tmp_path, STATUS, METRICS))
+    # what `mpmd -t` accepts: both status handlers, "None", and every Require form
+    fine = (STATUS, METRICS, OPEN, LocationConfig("/app", "None", ("all", "denied")),
+            LocationConfig("/lan", None, ("ip", "10.1", "2001:db8::/32")))
+    check_routes(make_config(tmp_path, *fine))  # raises on any of them
+
+
+HERE = Location("/etc/mpmd/mpmd.conf", 12)
+
+
+@pytest.mark.parametrize(("location", "message"), [
+    (LocationConfig("/s", "server-statu", where=HERE), "unknown SetHandler 'server-statu'"),
+    (LocationConfig("/s", "server-status", ("locale",), where=HERE), "unsupported Require"),
+    (LocationConfig("/s", "server-status", ("all",), where=HERE), "unsupported Require"),
+    (LocationConfig("/s", None, ("ip", "10.0.0.300"), where=HERE), "Require ip"),
+    (LocationConfig("~ ^/s", "server-status", where=HERE), "only URL-path prefixes"),
+])
+def test_configtest_refuses_a_bad_location_naming_its_line(
+    tmp_path: Path, location: LocationConfig, message: str
+) -> None:
+    # the app named here cannot be imported: check_routes must not need it
+    config = make_config(tmp_path, STATUS, location, wsgi_app="no_such_module:app")
+    with pytest.raises(ConfigError, match=message) as caught:
+        check_routes(config)
+    assert caught.value.where == HERE
 
 
 def test_a_process_without_scoreboard_cannot_serve_status(tmp_path: Path) -> None:
