@@ -169,5 +169,7 @@ class ServerConfig:
     wsgi_app: str = ""  # "module:callable" ("" = static files only)
     wsgi_path: tuple[str, ...] = ()  # directories put in front of sys.path for the import
     wsgi_preload: bool = False  # import in the master before forking
+    #: where WSGIApp was written, so an import failure can name the line
+    wsgi_app_where: Location | None = field(default=None, compare=False)
     locations: tuple[LocationConfig, ...] = ()
     warnings: tuple[ConfigWarning, ...] = field(default=(), compare=False)
