@@ -10,6 +10,11 @@ it); process slots are written by the master at fork/reap and by the child
 for its own counters.  Readers take :func:`Scoreboard.snapshot`, which copies
 the raw bytes once; a field read mid-update may be stale by one request,
 which maintenance tolerates (Apache makes the same trade).
+
+Privacy: worker slots hold client addresses and request lines (query
+strings included).  Without a ScoreBoardFile the mapping is anonymous, as
+Apache's default; a ScoreBoardFile is created mode 0600, owned by the
+master's user, and children never reopen it (they inherit the mapping).
 """
 
 from __future__ import annotations
@@ -86,6 +91,8 @@ class WorkerSlot(ctypes.Structure):
 
 REQUEST_FIELD = WorkerSlot.request.size
 CLIENT_FIELD = WorkerSlot.client.size
+#: the ScoreBoardFile's mode: it holds client addresses and request lines
+FILE_MODE = 0o600
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,11 +165,18 @@ class Scoreboard:
         """The mapping, its file's inode and the staged file name (file-backed only)."""
         if not path:
             return mmap.mmap(-1, size, flags=mmap.MAP_SHARED), 0, ""
-        # ScoreBoardFile: a file others (mpmd status) can read.  Each
-        # generation gets a fresh file, renamed into place once initialised.
+        # ScoreBoardFile: a file ``mpmd status`` can read.  Each generation
+        # gets a fresh file, renamed into place once initialised.  It holds
+        # client addresses and request lines (query strings, tokens), so it
+        # is created FILE_MODE (0600: the master's user only, like the control
+        # socket) in the open itself, never widened and narrowed afterwards;
+        # O_EXCL | O_NOFOLLOW: a name planted in a shared directory is never
+        # written through.  Children inherit the mapping across fork, so they
+        # need no access to the file after dropping privileges (User/Group).
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         staged = f"{path}.{os.getpid()}.{time.monotonic_ns()}"
-        fd = os.open(staged, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(staged, flags, FILE_MODE)
         try:
             os.ftruncate(fd, size)
             return mmap.mmap(fd, size, flags=mmap.MAP_SHARED), os.fstat(fd).st_ino, staged

@@ -2,10 +2,13 @@
 
 ``mpmd status`` does not ask the server over HTTP: it reads the scoreboard
 the master keeps in the ScoreBoardFile (Apache's directive), so it works
-with no ``<Location>`` and with every worker busy, for anyone who may read
-that file (the master creates it with mode 0644, subject to its umask).  With no ScoreBoardFile
-configured the file is expected next to the PidFile (``run/mpmd.pid`` ->
-``run/mpmd.scoreboard``), where the master creates it.
+with no ``<Location>`` and with every worker busy.  The file holds client
+addresses and request lines with their query strings, so the master creates
+it mode 0600 (:data:`~mpmd.scoreboard.board.FILE_MODE`): only the user that
+started the server (root under systemd) may read it, the same user the
+control socket obeys.  With no ScoreBoardFile configured the file is
+expected next to the PidFile (``run/mpmd.pid`` -> ``run/mpmd.scoreboard``),
+where the master creates it.
 
 Every failure is a :class:`~mpmd.errors.ControlError` whose message says
 what to do.
@@ -45,6 +48,12 @@ def read_scoreboard(config: ServerConfig) -> Scoreboard:
     except FileNotFoundError:
         raise ControlError(
             f"no scoreboard at {path}: is mpmd running with this configuration?"
+        ) from None
+    except PermissionError:
+        raise ControlError(
+            f"cannot read the scoreboard {path}: it is readable only by the user that "
+            f"started mpmd (mode 0600, it holds client addresses and request lines); "
+            f"run mpmd status as that user"
         ) from None
     except (OSError, ValueError) as exc:
         raise ControlError(f"cannot read the scoreboard {path}: {exc}") from exc

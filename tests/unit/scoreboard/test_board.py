@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 
 from mpmd.scoreboard.board import Scoreboard
 from mpmd.scoreboard.states import State
@@ -43,3 +44,39 @@ def test_scoreboard_file_is_created_and_removed(tmp_path) -> None:  # type: igno
     assert path.stat().st_size > 0
     board.close()
     assert not path.exists()
+
+
+def test_the_scoreboard_file_is_private_whatever_the_umask(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """It holds client addresses and request lines with query strings: the
+    master's user only (issue 12 item 3), even under a permissive umask, and
+    from the moment it exists (mode given to open, not chmod afterwards)."""
+    path = tmp_path / "run" / "mpmd.scoreboard"
+    old = os.umask(0)
+    try:
+        board = Scoreboard(server_limit=2, thread_limit=1, path=str(path))
+    finally:
+        os.umask(old)
+    try:
+        st = path.stat()
+        assert stat.S_IMODE(st.st_mode) == 0o600
+        assert st.st_uid == os.geteuid()
+        # every generation's file: a reload maps a fresh one into place
+        second = Scoreboard(server_limit=2, thread_limit=1, path=str(path))
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        second.close()
+    finally:
+        board.close()
+
+
+def test_a_planted_symlink_at_the_path_is_replaced_not_followed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    target = tmp_path / "victim"
+    target.write_bytes(b"keep")
+    path = tmp_path / "mpmd.scoreboard"
+    path.symlink_to(target)
+    board = Scoreboard(server_limit=1, thread_limit=1, path=str(path))
+    try:
+        assert not path.is_symlink()
+        assert target.read_bytes() == b"keep"
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    finally:
+        board.close()
