@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("mpmd.server")
 
+#: ``-X`` never reloads: its one process is generation 1, as a master's first
+SINGLE_GENERATION = 1
+
 
 def serve(config: ServerConfig, defines: tuple[str, ...] = ()) -> int:
     """Run the master until it stops; returns the process exit status."""
@@ -49,13 +52,11 @@ def serve_single(config: ServerConfig) -> int:
     make_handler = handler_factory(config)
     settings = config.mpm_settings
     sockets = listeners_mod.bind_all(config.listen, config.listen_backlog)
-    board = Scoreboard(1, mpm.threads_per_child(settings), config.scoreboard_file)
-    board.claim(0, 1, mpm.threads_per_child(settings))
-    board.assign(0, os.getpid())
+    board = single_process_board(mpm.threads_per_child(settings), config.scoreboard_file)
     log.info("server_started", mpm=mpm.name, single_process=True)
     context = ChildContext(
         config=config,
-        generation=1,
+        generation=SINGLE_GENERATION,
         slot=0,
         master_pid=os.getppid(),
         listeners=sockets,
@@ -69,6 +70,20 @@ def serve_single(config: ServerConfig) -> int:
         _close(sockets)
         listeners_mod.unlink_unix_sockets(config.listen)
         sys.stderr.flush()
+
+
+def single_process_board(threads: int, path: str = "") -> Scoreboard:
+    """``-X``'s scoreboard: one process slot, this process, in the current generation.
+
+    The header's generation must be the slot's: mod_status counts idle
+    workers of the current generation only, so a slot of an "older"
+    generation would report ``IdleWorkers: 0`` beside a line of ``_``.
+    """
+    board = Scoreboard(1, threads, path)
+    board.header.generation = SINGLE_GENERATION
+    board.claim(0, SINGLE_GENERATION, threads)
+    board.assign(0, os.getpid())
+    return board
 
 
 def _close(sockets: tuple[socket.socket, ...]) -> None:

@@ -6,9 +6,13 @@ import dataclasses
 
 import pytest
 
+from mpmd.scoreboard.states import State
+from mpmd.server import single_process_board
+from mpmd.status.auto import render_auto
 from mpmd.status.collect import collect, max_servers
 from mpmd.status.model import CpuTimes
 
+from .apache_auto import parse_auto
 from .boards import FACTS, FakeProbe, board, child, served
 
 
@@ -125,3 +129,21 @@ def test_connections_are_counted_from_letters_for_thread_per_connection_mpms() -
 def test_a_board_is_required() -> None:
     with pytest.raises(ValueError):
         collect((), FACTS, servers=1, probe=FakeProbe())
+
+
+def test_single_process_mode_counts_its_idle_workers() -> None:
+    """``-X`` (issue 12 item 7): its one process is the current generation, so
+    IdleWorkers is the ``_`` of the Scoreboard line, as for a master's children."""
+    threads = 25  # ThreadsPerChild's default
+    b = single_process_board(threads)
+    for thread in range(threads):  # what the child writes once it serves
+        b.worker(0, thread).status = State.READY.value
+    b.worker(0, 3).status = State.WRITE.value  # the status request itself
+    report = collect((b,), FACTS, servers=max_servers(400, threads), probe=FakeProbe())
+    assert report.scoreboard == "___W" + "_" * 21
+    assert [(p.pid, p.old_generation) for p in report.processes] == [(b.header.master_pid,
+                                                                      False)]
+    _, values = parse_auto(render_auto(report, "localhost"))
+    assert values["IdleWorkers"] == str(values["Scoreboard"].count("_")) == "24"
+    assert values["BusyWorkers"] == "1"
+    assert values["ParentServerConfigGeneration"] == "1"
