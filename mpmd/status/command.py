@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import shutil
 import socket
+import sys
 from typing import TextIO
 
 from mpmd.config.model import ServerConfig
-from mpmd.errors import ControlError
 from mpmd.mpm import registry
 from mpmd.status import jsonview, terminal
 from mpmd.status.collect import collect, max_servers
@@ -49,8 +49,14 @@ def run_status(
     watch: bool = False,
     interval: float = 1.0,
     count: int | None = None,
+    keys_from: TextIO | None = None,
 ) -> int:
-    """Print the status once, or keep redrawing it (``watch``); the exit status."""
+    """Print the status once, or keep redrawing it (``watch``, until ``q``
+    typed on ``keys_from``, default stdin); the exit status.
+
+    Raises ControlError if the server is not running, or went away while
+    watched (:class:`~mpmd.status.terminal.ServerGone`).
+    """
     reader = ScoreboardReader(config)
     name = config.server_name or socket.gethostname()
     if as_json and not watch:
@@ -62,19 +68,18 @@ def run_status(
     is_tty = out.isatty()
 
     def frame() -> list[str]:
+        # A ControlError (the server is gone) goes to watch(), which waits a
+        # moment for it to come back and otherwise ends the view with it.
         width = _width()
         title = f"Every {interval:g}s: mpmd status ({config.config_file})"[:width]
-        try:
-            report = reader.report()
-        except ControlError as exc:
-            # Like watch(1): say what went wrong and keep looking, so the view
-            # outlives a restart (and a reload that replaces the file).
-            return [title, "", f"mpmd: {exc}"[:width]]
+        report = reader.report()
         if as_json:
             return [jsonview.render_json(report, name).rstrip("\n")]
         return [title, "", *terminal.render_text(report, width)]
 
-    return terminal.watch(frame, out, interval=interval, count=count, terminal=is_tty)
+    with terminal.keyboard(sys.stdin if keys_from is None else keys_from) as keys:
+        return terminal.watch(frame, out, interval=interval, count=count, terminal=is_tty,
+                              keys=keys)
 
 
 def _width() -> int:

@@ -5,14 +5,31 @@ place (like ``watch(1)``): it homes the cursor and overwrites each line,
 clearing what is left of it, instead of clearing the screen, so the view
 does not flicker; it hides the cursor meanwhile and always shows it again.
 Off a terminal, frames are printed one after another with no escape codes.
+
+Keys: with the keyboard on a terminal, :class:`TerminalKeys` puts it in
+cbreak mode (keys arrive one by one, unechoed; Ctrl-C still interrupts) and
+always restores the saved mode, on ``q``, on Ctrl-C and on any exception.
+``q`` quits; off a terminal nothing is read and the wait is a plain sleep.
+
+The server going away: a frame that raises
+:class:`~mpmd.errors.ControlError` is retried for :data:`GONE_GRACE`
+seconds (silently: a restart replaces the scoreboard in a moment); if the
+server is still gone, :func:`watch` raises :class:`ServerGone`, so the one
+message the user sees is the CLI's, with a non-zero exit status.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import select
+import termios
 import time
-from collections.abc import Callable
-from typing import TextIO
+import tty
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol, TextIO
 
+from mpmd.errors import ControlError
 from mpmd.status.apachefmt import format_byte_out, ht_time, show_time
 from mpmd.status.model import ProcessStatus, StatusReport
 
@@ -22,6 +39,11 @@ KEY = ("_ waiting  S starting  R reading  W sending  K keep-alive  D dns",
        "C closing  L logging  G finishing  I idle cleanup  . open")
 _TABLE = "{:>4} {:>8} {:>4} {:>5} {:>4} {:>5} {:>4} {:>5} {:>4} {:>9} {:>9} {:>7} {:>5}"
 MAX_REQUESTS_SHOWN = 10
+QUIT_KEYS = frozenset("qQ")
+#: how long a vanished server may take to come back before the view gives up
+GONE_GRACE = 2.0
+#: how often to look again meanwhile (at most; never slower than the interval)
+GONE_RETRY = 0.25
 
 
 def render_text(report: StatusReport, width: int = 80) -> list[str]:
@@ -86,6 +108,79 @@ def _in_progress(r: StatusReport) -> list[str]:
     return ["", "In progress:", *rows]
 
 
+class ServerGone(ControlError):
+    """The server stayed gone for the whole grace period of a live view."""
+
+
+class Keys(Protocol):
+    def wait(self, timeout: float) -> str:
+        """Wait up to ``timeout`` s, less if a key is typed; what was typed."""
+        ...
+
+
+class Sleeper:
+    """No keyboard to read (not a terminal): waiting is sleeping."""
+
+    def __init__(self, sleep: Callable[[float], None] = time.sleep) -> None:
+        self._sleep = sleep
+
+    def wait(self, timeout: float) -> str:
+        self._sleep(timeout)
+        return ""
+
+
+class TerminalKeys:
+    """Keys from a terminal in cbreak mode; use as a context manager, which
+    restores the terminal's saved mode however the block ends."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._saved: list[Any] | None = None
+
+    def __enter__(self) -> TerminalKeys:
+        self._saved = termios.tcgetattr(self.fd)
+        tty.setcbreak(self.fd, termios.TCSANOW)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._saved is not None:
+            with contextlib.suppress(termios.error):  # the terminal may be gone (hang-up)
+                termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
+            self._saved = None
+
+    def wait(self, timeout: float) -> str:
+        timeout = max(timeout, 0.0)
+        ready, _, _ = select.select([self.fd], [], [], timeout)
+        if not ready:
+            return ""
+        try:
+            data = os.read(self.fd, 64)
+        except OSError:  # EIO: the terminal hung up
+            data = b""
+        if not data:  # nothing will ever come: wait as told rather than spin
+            time.sleep(timeout)
+        return data.decode("utf-8", "replace")
+
+
+@contextlib.contextmanager
+def keyboard(stream: object) -> Iterator[Keys]:
+    """:class:`TerminalKeys` when ``stream`` is a terminal, else a :class:`Sleeper`."""
+    fd = _tty_fd(stream)
+    if fd is None:
+        yield Sleeper()
+        return
+    with TerminalKeys(fd) as keys:
+        yield keys
+
+
+def _tty_fd(stream: object) -> int | None:
+    try:
+        fd = stream.fileno()  # type: ignore[attr-defined]
+        return fd if isinstance(fd, int) and os.isatty(fd) else None
+    except (AttributeError, OSError, ValueError):
+        return None  # e.g. a test's captured stdin
+
+
 def watch(
     frame: Callable[[], list[str]],
     out: TextIO,
@@ -93,24 +188,32 @@ def watch(
     interval: float,
     count: int | None,
     terminal: bool,
-    sleep: Callable[[float], None] = time.sleep,
+    keys: Keys | None = None,
+    grace: float = GONE_GRACE,
+    clock: Callable[[], float] = time.monotonic,
 ) -> int:
-    """Redraw ``frame()`` every ``interval`` s, ``count`` times (None: until Ctrl-C).
+    """Redraw ``frame()`` every ``interval`` s, ``count`` times (None: until
+    ``q`` or Ctrl-C); 0 when so stopped.
 
-    Returns 0 when stopped by Ctrl-C or ``count``; an exception from
-    ``frame`` (the server went away) ends the view and propagates, with the
-    cursor shown again.
+    ``frame`` raises :class:`~mpmd.errors.ControlError` when the server is
+    not there: at the first frame that propagates at once (nothing to
+    watch); later it is retried for ``grace`` s and then propagates.  The
+    cursor is shown again whatever happens.
     """
+    keys = keys if keys is not None else Sleeper()
     drawn = 0
     if terminal:
         out.write(HIDE_CURSOR + CLEAR_SCREEN)
     try:
-        while count is None or drawn < count:
-            lines = frame()
+        lines: list[str] | None = frame()
+        while lines is not None:
             _draw(out, lines, terminal)
             drawn += 1
-            if count is None or drawn < count:
-                sleep(interval)
+            if count is not None and drawn >= count:
+                break
+            if QUIT_KEYS & set(keys.wait(interval)):
+                break
+            lines = _next_frame(frame, keys, interval, grace, clock)
     except KeyboardInterrupt:
         pass  # Ctrl-C is how a watch ends
     finally:
@@ -118,6 +221,23 @@ def watch(
             out.write(SHOW_CURSOR + "\n")
         out.flush()
     return 0
+
+
+def _next_frame(frame: Callable[[], list[str]], keys: Keys, interval: float, grace: float,
+                clock: Callable[[], float]) -> list[str] | None:
+    """The next frame, waiting out a server that is briefly gone; None on ``q``."""
+    gone_since: float | None = None
+    while True:
+        try:
+            return frame()
+        except ControlError as exc:
+            now = clock()
+            if gone_since is None:
+                gone_since = now
+            if now - gone_since >= grace:
+                raise ServerGone(f"the server went away: {exc}") from exc
+        if QUIT_KEYS & set(keys.wait(min(interval, GONE_RETRY))):
+            return None
 
 
 def _draw(out: TextIO, lines: list[str], terminal: bool) -> None:

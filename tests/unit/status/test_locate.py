@@ -106,9 +106,8 @@ def test_run_status_prints_text_and_json(tmp_path: Path) -> None:
     out = io.StringIO()
     assert run_status(config, out, watch=True, interval=0.01, count=2) == 0
     assert out.getvalue().count("Every 0.01s: mpmd status") == 2
-    board.close()  # the server stops: the live view says so and keeps looking
-    out = io.StringIO()
-    assert run_status(config, out, watch=True, interval=0.01, count=1) == 0
-    assert "mpmd: no scoreboard at" in out.getvalue()
+    board.close()  # no server: nothing to watch
+    with pytest.raises(ControlError, match="no scoreboard at"):
+        run_status(config, io.StringIO(), watch=True, interval=0.01, count=1)
     with pytest.raises(ControlError):
         run_status(config, io.StringIO())  # a single look fails plainly

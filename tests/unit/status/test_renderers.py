@@ -5,11 +5,14 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
+import termios
 import time
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from mpmd.errors import ControlError
 from mpmd.status import apachefmt, auto, html, jsonview, prometheus, terminal
 from mpmd.status.collect import collect
 from mpmd.status.model import StatusReport
@@ -209,14 +212,34 @@ def test_terminal_text() -> None:
     assert all(len(row) <= 30 for row in rows)
 
 
+class ScriptedKeys:
+    """A keyboard that types ``typed[i]`` during the i-th wait; records the waits."""
+
+    def __init__(self, *typed: str) -> None:
+        self.typed = list(typed)
+        self.waits: list[float] = []
+
+    def wait(self, timeout: float) -> str:
+        self.waits.append(timeout)
+        return self.typed.pop(0) if self.typed else ""
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_watch_redraws_in_place_and_restores_the_cursor() -> None:
     out = io.StringIO()
     frames = iter([["one"], ["two"]])
-    naps: list[float] = []
+    keys = ScriptedKeys()
     code = terminal.watch(lambda: next(frames), out, interval=0.5, count=2, terminal=True,
-                          sleep=naps.append)
+                          keys=keys)
     text = out.getvalue()
-    assert code == 0 and naps == [0.5]
+    assert code == 0 and keys.waits == [0.5]
     # ECMA-48 / DEC private sequences, pinned: hide cursor, clear screen, home, erase line
     assert text.startswith(HIDE_CURSOR + CLEAR_SCREEN)
     assert text.count(HOME) == 2 and "two" + CLEAR_LINE in text
@@ -230,16 +253,95 @@ def test_watch_ends_on_ctrl_c_and_plain_output_off_a_terminal() -> None:
         raise KeyboardInterrupt
 
     code = terminal.watch(lambda: ["frame"], out, interval=1, count=None, terminal=False,
-                          sleep=interrupted)
+                          keys=terminal.Sleeper(interrupted))
     assert code == 0 and out.getvalue() == "frame\n\n"
 
 
-def test_watch_shows_the_cursor_again_when_the_server_goes_away() -> None:
+@pytest.mark.parametrize("key", ["q", "Q", "xq"])
+def test_watch_quits_on_q(key: str) -> None:
+    out = io.StringIO()
+    keys = ScriptedKeys("", "j", key, "")  # two frames redrawn, then q: no fourth frame
+    drawn: list[int] = []
+
+    def frame() -> list[str]:
+        drawn.append(1)
+        return [f"frame {len(drawn)}"]
+
+    code = terminal.watch(frame, out, interval=1, count=None, terminal=True, keys=keys)
+    assert code == 0 and len(drawn) == 3 and keys.waits == [1, 1, 1]
+    assert out.getvalue().endswith(SHOW_CURSOR + "\n")
+
+
+def test_watch_ends_with_one_error_when_the_server_stays_gone() -> None:
+    out = io.StringIO()
+    clock = FakeClock()
+    calls: list[int] = []
+
+    def frame() -> list[str]:
+        calls.append(1)
+        if len(calls) == 1:
+            return ["serving"]
+        clock.now += 0.25  # each look takes the retry period
+        raise ControlError("no scoreboard at /run/mpmd.scoreboard")
+
+    with pytest.raises(terminal.ServerGone, match="went away: no scoreboard at"):
+        terminal.watch(frame, out, interval=1, count=None, terminal=True,
+                       keys=ScriptedKeys(), grace=2.0, clock=clock)
+    text = out.getvalue()
+    assert text.count(HOME) == 1 and "no scoreboard" not in text  # said once, by the CLI
+    assert text.endswith(SHOW_CURSOR + "\n")
+    assert 8 <= len(calls) - 1 <= 10  # looked again every 0.25 s for the 2 s grace
+
+
+def test_watch_survives_a_server_that_comes_back_within_the_grace() -> None:
+    out = io.StringIO()
+    results: list[list[str] | None] = [["one"], None, None, ["two"]]
+
+    def frame() -> list[str]:
+        lines = results.pop(0)
+        if lines is None:
+            raise ControlError("no scoreboard")
+        return lines
+
+    keys = ScriptedKeys()
+    code = terminal.watch(frame, out, interval=1, count=2, terminal=False, keys=keys,
+                          clock=FakeClock())
+    assert code == 0 and out.getvalue() == "one\n\ntwo\n\n"
+    assert keys.waits == [1, terminal.GONE_RETRY, terminal.GONE_RETRY]
+
+
+def test_watch_with_no_server_at_all_fails_at_once() -> None:
     out = io.StringIO()
 
     def gone() -> list[str]:
-        raise RuntimeError("gone")
+        raise ControlError("no scoreboard")
 
-    with pytest.raises(RuntimeError):
-        terminal.watch(gone, out, interval=1, count=None, terminal=True)
+    keys = ScriptedKeys()
+    with pytest.raises(ControlError):
+        terminal.watch(gone, out, interval=1, count=None, terminal=True, keys=keys)
+    assert keys.waits == []
     assert out.getvalue().endswith(SHOW_CURSOR + "\n")
+
+
+def test_keyboard_off_a_terminal_reads_nothing() -> None:
+    with terminal.keyboard(io.StringIO()) as keys:
+        assert isinstance(keys, terminal.Sleeper)
+
+
+def test_terminal_keys_cbreak_and_restore_even_on_error() -> None:
+    parent, child_fd = os.openpty()
+    try:
+        before = termios.tcgetattr(child_fd)
+        stream = os.fdopen(child_fd, closefd=False)
+        with pytest.raises(KeyboardInterrupt), terminal.keyboard(stream) as keys:
+            assert isinstance(keys, terminal.TerminalKeys)
+            mode = termios.tcgetattr(child_fd)
+            assert not mode[3] & (termios.ICANON | termios.ECHO)  # key by key, unechoed
+            assert keys.wait(0.01) == ""
+            os.write(parent, b"q")
+            assert keys.wait(5) == "q"  # returns as soon as typed
+            raise KeyboardInterrupt
+        assert termios.tcgetattr(child_fd) == before
+    finally:
+        os.close(parent)
+        os.close(child_fd)
