@@ -144,8 +144,12 @@ def _run(args: argparse.Namespace, config: ServerConfig) -> int:
 
 
 def _print_config_error(exc: ConfigError) -> None:
-    # Apache's AH00526 shape, so operators recognise it.
-    if exc.where is not None:
+    # Apache's AH00526 shape, so operators recognise it.  Line 0 is a file as
+    # a whole (cannot open it, no Listen in it): the message names the file,
+    # as Apache's "httpd: Could not open configuration file ..." does.
+    if exc.where is not None and exc.where.line > 0:
         print(f"AH00526: Syntax error on line {exc.where.line} of {exc.where.file}:",
               file=sys.stderr)
-    print(exc.message, file=sys.stderr)
+        print(exc.message, file=sys.stderr)
+    else:
+        print(f"mpmd: {exc.message}", file=sys.stderr)

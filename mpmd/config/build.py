@@ -4,7 +4,10 @@ Applies what Apache applies after reading: the last occurrence of a
 single-valued directive wins; defaults come from the directive table (written
 as they would be in a config file) or, where the table has none, from the
 model; relative paths are resolved against the final ServerRoot; ``Listen``
-duplicates are refused; ``CustomLog`` formats are resolved from ``LogFormat``
+duplicates are refused and their host names resolved, and ``User``/``Group``
+looked up (:mod:`mpmd.config.lookups`), so ``-t`` refuses what could never
+start; ``DocumentRoot`` is checked only where static files can be served;
+``CustomLog`` formats are resolved from ``LogFormat``
 nicknames (``common`` and ``combined`` are predefined with Apache's strings);
 and the loaded MPM's sizing rules clamp its settings with Apache's warnings.
 
@@ -18,7 +21,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from mpmd.config import parsers
+from mpmd.config import lookups, parsers
 from mpmd.config.apache import split_words
 from mpmd.config.collect import Collected, Value
 from mpmd.config.directives import TABLE, Directive
@@ -55,6 +58,7 @@ class Origin:
     modules: tuple[str, ...]
     defines: tuple[str, ...]
     locations: tuple[tuple[str, Location], ...]
+    main_file_empty: bool = False  # the main file holds no directive or section at all
 
 
 def _simple(spec: Directive) -> bool:
@@ -111,16 +115,23 @@ def _listen_address(value: Value, root: str) -> ListenAddress:
     return ListenAddress("tcp", host=spec.host, port=spec.port, where=value.where)
 
 
-def _listen(collected: Collected, root: str, main: Location) -> tuple[ListenAddress, ...]:
+def _listen(collected: Collected, root: str, origin: Origin) -> tuple[ListenAddress, ...]:
     addresses: list[ListenAddress] = []
+    resolver = lookups.HostResolver()
     for value in collected.all("Listen"):
         address = _listen_address(value, root)
-        if address.port != 0 and address in addresses:  # port 0: a fresh ephemeral port each
+        if address in addresses:
             raise ConfigError("Cannot define multiple Listeners on the same IP:port", value.where)
+        if address.kind == "tcp":
+            resolver.check(address.host, address.family, value.where)
         addresses.append(address)
     if not addresses:
+        # Apache accepts an empty file, then stops: "no listening sockets available".
+        empty = " (it holds no directives)" if origin.main_file_empty else ""
         raise ConfigError(
-            "no listening sockets available: the configuration has no Listen directive", main
+            "no listening sockets available, shutting down: no Listen directive in "
+            f"{origin.config_file} or the files it includes{empty}",
+            Location(origin.config_file, 0),
         )
     return tuple(addresses)
 
@@ -213,14 +224,48 @@ def _mpm_settings(collected: Collected, module: str, warnings: list[ConfigWarnin
     )
 
 
+def _serves_static_files(fields: dict[str, Any], locations: tuple[LocationConfig, ...]) -> bool:
+    """Can any request reach the static handler (see :func:`mpmd.app.router.build_router`)?
+
+    Without WSGIApp it is the default handler; with one, only a ``<Location>``
+    that sets ``SetHandler default-handler`` reaches it (``SetHandler None``
+    falls back to the default, the application).
+    """
+    if not fields.get("wsgi_app"):
+        return True
+    return any((loc.handler or "").lower() == "default-handler" for loc in locations)
+
+
 def _check_document_root(
-    fields: dict[str, Any], collected: Collected, warnings: list[ConfigWarning]
+    fields: dict[str, Any],
+    collected: Collected,
+    locations: tuple[LocationConfig, ...],
+    origin: Origin,
+    warnings: list[ConfigWarning],
 ) -> None:
     root = str(fields["document_root"])
-    if not os.path.isdir(root):
-        last = collected.last("DocumentRoot")
-        where = last.where if last is not None else None
-        warnings.append(ConfigWarning(f"Warning: DocumentRoot [{root}] does not exist", where))
+    if os.path.isdir(root) or not _serves_static_files(fields, locations):
+        return
+    last = collected.last("DocumentRoot")
+    if last is not None:
+        warnings.append(ConfigWarning(f"Warning: DocumentRoot [{root}] does not exist", last.where))
+        return
+    warnings.append(
+        ConfigWarning(
+            f"Warning: DocumentRoot [{root}] does not exist (no DocumentRoot is set, "
+            "so it defaults to htdocs below ServerRoot)",
+            Location(origin.config_file, 0),
+        )
+    )
+
+
+def _check_identity(collected: Collected) -> None:
+    """User and Group must exist now, as Apache's ap_uname2id/ap_gname2id insist."""
+    user, group = collected.last("User"), collected.last("Group")
+    if user is not None:
+        lookups.check_user(str(user.value), user.where)
+    if group is not None:
+        lookups.check_group(str(group.value), group.where)
 
 
 def build(
@@ -233,7 +278,10 @@ def build(
     fields["wsgi_path"] = tuple(_resolve(str(v.value), root) for v in collected.all("WSGIPath"))
     formats, default_format = _log_formats(collected)
     mpm_settings = _mpm_settings(collected, origin.mpm_module, found)
-    _check_document_root(fields, collected, found)
+    locations = _locations(collected, origin.locations)
+    listen = _listen(collected, root, origin)
+    _check_identity(collected)
+    _check_document_root(fields, collected, locations, origin, found)
     return ServerConfig(
         config_file=origin.config_file,
         server_root=root,
@@ -242,13 +290,13 @@ def build(
         mpm_settings=mpm_settings,
         modules=origin.modules,
         defines=origin.defines,
-        listen=_listen(collected, root, Location(origin.config_file, 0)),
+        listen=listen,
         limits=_limits(collected),
         request_read_timeout=_read_timeout(collected),
         directory_index=_directory_index(collected),
         log_formats=tuple(formats.items()),
         custom_logs=_custom_logs(collected, formats, default_format, root),
-        locations=_locations(collected, origin.locations),
+        locations=locations,
         warnings=tuple(found),
         **fields,
     )

@@ -76,6 +76,7 @@ class Expanded:
     server_root: str
     mpm: LoadedMpm | None
     warnings: tuple[ConfigWarning, ...]
+    main_file_empty: bool = False  # the main file has no directive or section at all
 
 
 class _Defines:
@@ -164,6 +165,7 @@ class _Expander:
         self.out: list[Effective] = []
         self.locations: dict[str, Location] = {}
         self.reading: list[str] = []  # real paths of the files being read, outermost first
+        self.main_file_empty = False
         self.handlers: dict[str, _Handler] = {
             "ServerRoot": lambda args, where, loc: self.set_server_root(args[0], where),
             "Include": lambda args, where, loc: self.include(args[0], where, loc, optional=False),
@@ -183,6 +185,7 @@ class _Expander:
             server_root=self.server_root,
             mpm=self.modules.mpm,
             warnings=tuple(self.modules.warnings),
+            main_file_empty=self.main_file_empty,
         )
 
     def walk(self, items: tuple[Item, ...], location: str | None) -> None:
@@ -249,6 +252,8 @@ class _Expander:
                 where,
             )
         items = source.parse_path(path, where)
+        if not self.reading:
+            self.main_file_empty = not items
         self.reading.append(real)
         self.walk(items, location)
         self.reading.pop()

@@ -17,7 +17,8 @@ Theory of operation (Apache httpd 2.4's, in three steps):
 Guarantees: :func:`load` either returns a complete, deeply immutable
 :class:`ServerConfig` or raises :class:`~mpmd.errors.ConfigError` naming the
 absolute file path and line (line 0 means "the file as a whole", e.g. a main
-file that cannot be opened or has no ``Listen``).  It never prints: Apache's
+file that cannot be opened or has no ``Listen``; such messages name the file
+themselves, so the CLI can print them without a line).  It never prints: Apache's
 warnings are returned in ``ServerConfig.warnings``.
 """
 
@@ -64,5 +65,6 @@ def load(path: str, defines: Sequence[str], environ: Mapping[str, str]) -> Serve
         modules=(*BUILTIN_MODULES, module),
         defines=env.defines,
         locations=expanded.locations,
+        main_file_empty=expanded.main_file_empty,
     )
     return build(origin, collected, expanded.warnings)

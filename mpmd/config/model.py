@@ -23,7 +23,11 @@ class ConfigWarning:
     where: Location | None = None
 
     def __str__(self) -> str:
-        return f"{self.where}: {self.message}" if self.where else self.message
+        if self.where is None:
+            return self.message
+        # Line 0 is the file as a whole (a default no line set): name the file only.
+        place = str(self.where) if self.where.line else self.where.file
+        return f"{place}: {self.message}"
 
 
 @dataclass(frozen=True)

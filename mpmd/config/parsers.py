@@ -153,7 +153,10 @@ class ListenSpec:
 def _port(text_port: str) -> int:
     if not text_port.isdigit() or int(text_port) > 65535:
         raise ArgumentError("Invalid address or port")
-    # Port 0 (an ephemeral port chosen by the kernel) is mpmd's addition for tests.
+    if int(text_port) == 0:
+        # listen.c: apr_parse_addr_port() gives port 0 for "0" as for no port;
+        # a kernel-chosen port would be one no client could know.
+        raise ArgumentError("Port must be specified")
     return int(text_port)
 
 

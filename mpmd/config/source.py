@@ -5,10 +5,11 @@ other file by :mod:`mpmd.config.apache` — per file, so a YAML configuration
 can ``Include`` Apache-syntax files (the shipped ``mods-available/*.conf``)
 and the other way round.
 
-Guarantees: a file that cannot be read or decoded raises
-:class:`~mpmd.errors.ConfigError` at ``where`` (the ``Include`` that asked for
-it, or the main file itself) with Apache's "Could not open configuration
-file" text.
+Guarantees: a file that cannot be opened or read (missing, a directory,
+no permission) raises :class:`~mpmd.errors.ConfigError` at ``where`` (the
+``Include`` that asked for it, or the main file itself at line 0) with
+Apache's "Could not open configuration file FILE: reason" text; one that is
+not UTF-8 raises at its own line holding the first bad byte.
 """
 
 from __future__ import annotations
@@ -27,16 +28,30 @@ def is_yaml(path: str) -> bool:
 
 
 def read_text(path: str, where: Location) -> str:
+    """The text of the file at ``path``; ``where`` is who asked for it (for open errors)."""
     try:
-        with open(path, encoding="utf-8-sig") as handle:  # tolerate a BOM
-            return handle.read()
+        with open(path, "rb") as handle:
+            data = handle.read()
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise ConfigError(f"Could not open configuration file {path}: {reason}", where) from None
+    try:
+        return data.decode("utf-8-sig")  # tolerate a BOM
     except UnicodeDecodeError as exc:
-        raise ConfigError(
-            f"Could not read configuration file {path}: not UTF-8 ({exc.reason})", where
-        ) from None
+        raise _not_utf8(path, exc) from None
+
+
+def _not_utf8(path: str, exc: UnicodeDecodeError) -> ConfigError:
+    """The error at the line of the first byte that is not UTF-8 (counted from 1)."""
+    # exc.object is what was decoded: the file without its BOM, so the
+    # offsets and the line count agree.
+    line = exc.object.count(b"\n", 0, exc.start) + 1
+    byte = exc.object[exc.start : exc.start + 1].hex()
+    return ConfigError(
+        f"Could not read configuration file {path}: not UTF-8 "
+        f"(byte 0x{byte} at offset {exc.start}: {exc.reason})",
+        Location(path, line),
+    )
 
 
 def parse_path(path: str, where: Location) -> tuple[Item, ...]:

@@ -126,6 +126,14 @@ def parse_text(text: str, filename: str) -> tuple[Item, ...]:
         raise ConfigError(
             f"YAML syntax error: {exc.problem or exc}", Location(filename, line)
         ) from None
+    except yaml.reader.ReaderError as exc:
+        # A character YAML does not allow (a control character): its own line.
+        line = text.count("\n", 0, exc.position) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise ConfigError(
+            f"YAML syntax error: unacceptable character #x{code:04X} ({exc.reason})",
+            Location(filename, line),
+        ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"YAML syntax error: {exc}", Location(filename, 1)) from None
     if root is None:

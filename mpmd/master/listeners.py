@@ -4,6 +4,9 @@ The master owns one listening socket per address and every child inherits it
 across fork: a child that exits loses none of the connections queued on the
 socket (unlike per-child ``SO_REUSEPORT`` sockets).  Sockets are non-blocking
 because children wait for them in a poller.
+
+Guarantees: a failure raises :class:`~mpmd.errors.StartupError` naming the
+address, the reason and the ``Listen`` line (file and line) that asked for it.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ def bind_all(addresses: tuple[ListenAddress, ...], backlog: int) -> tuple[socket
 
 def bind_one(address: ListenAddress, backlog: int) -> socket.socket:
     if address.kind == "unix":
-        return _bind_unix(address.path, backlog)
+        return _bind_unix(address, backlog)
     return _bind_tcp(address, backlog)
 
 
@@ -50,12 +53,29 @@ def _bind_tcp(address: ListenAddress, backlog: int) -> socket.socket:
         sock.listen(backlog)
     except OSError as exc:
         sock.close()
-        raise StartupError(f"could not bind to address {address}: {exc.strerror}") from exc
+        raise StartupError(
+            f"AH00072: make_sock: could not bind to address {address}: {exc.strerror}"
+            f"{_written_at(address)}"
+        ) from exc
     sock.setblocking(False)
     return sock
 
 
-def _bind_unix(path: str, backlog: int) -> socket.socket:
+def _written_at(address: ListenAddress) -> str:
+    """Which Listen line asked for ``address``, in the words of Apache's AH00526."""
+    if address.where is None:  # e.g. an address systemd passed in
+        return ""
+    return f" (Listen on line {address.where.line} of {address.where.file})"
+
+
+def _bind_unix(address: ListenAddress, backlog: int) -> socket.socket:
+    try:
+        return _bind_unix_path(address.path, backlog)
+    except StartupError as exc:
+        raise StartupError(f"{exc}{_written_at(address)}") from exc
+
+
+def _bind_unix_path(path: str, backlog: int) -> socket.socket:
     _remove_stale_unix_socket(path)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
