@@ -1,10 +1,18 @@
 """Static files from DocumentRoot (Apache's default handler with mod_dir and mod_mime).
 
-Guarantees: only GET and HEAD (others: 405 with ``Allow``); a file is served
-only if its real path (symlinks resolved) lies under the real DocumentRoot;
-the request path is checked by :func:`mpmd.app.urlpath.safe_segments` first;
-``.ht*`` files are refused as Apache's default ``<Files ".ht*">`` does.
-Bodies go out with ``exchange.sendfile`` and a Content-Length, never chunked.
+Guarantees: only GET and HEAD (others: 405 with ``Allow``); nothing outside
+DocumentRoot is ever opened or served: the request path is checked by
+:func:`mpmd.app.urlpath.safe_segments`, then opened beneath a descriptor held
+for DocumentRoot (:mod:`mpmd.app.beneath`), so what is checked is what is
+served, even while the tree changes under the request (a symlink swapped in
+between two requests, or during one, cannot leak a file from outside);
+whether a path is a file or a directory (mod_dir's redirect, DirectoryIndex)
+is decided from the descriptor that was walked, never by a second lookup by
+name.  Symlinks that stay inside DocumentRoot are followed.  ``.ht*`` files are
+refused as Apache's default ``<Files ".ht*">`` does.  Any error resolving a
+path is a 403 (permission, or a link leading outside) or a 404, never a 500.
+Bodies go out with ``exchange.sendfile`` from the opened descriptor, with a
+Content-Length, never chunked.
 
 Apache behaviour followed: a directory without its trailing slash is
 redirected to it (mod_dir), then served by the first existing DirectoryIndex
@@ -16,18 +24,22 @@ same), with no charset added and no Content-Type when the type is unknown
 
 from __future__ import annotations
 
+import errno
 import mimetypes
 import os
-import stat
 import time
 from typing import BinaryIO
 
+import structlog
+
 from mpmd.app import conditional
+from mpmd.app.beneath import Opened, Root
 from mpmd.app.errorpages import REASONS, send_error, send_method_not_allowed, send_redirect
 from mpmd.app.urlpath import PathRejected, safe_segments
 from mpmd.http.exchange import Exchange
 
 ALLOW = "GET, HEAD"
+log = structlog.get_logger("mpmd.app")
 # A compressed file is served as what it is (Apache: AddType application/x-gzip .gz).
 _ENCODING_TYPES = {
     "gzip": "application/gzip", "bzip2": "application/x-bzip2", "xz": "application/x-xz",
@@ -36,11 +48,15 @@ _ENCODING_TYPES = {
 
 
 class StaticHandler:
-    """Serve files below ``document_root`` (a :data:`~mpmd.http.exchange.Handler`)."""
+    """Serve files below ``document_root`` (a :data:`~mpmd.http.exchange.Handler`).
+
+    DocumentRoot is held open for the handler's life (one handler per child);
+    a DocumentRoot replaced on deploy is picked up by the next request
+    (:class:`mpmd.app.beneath.Root`).
+    """
 
     def __init__(self, document_root: str, directory_index: tuple[str, ...] = ("index.html",)):
-        self.root = os.path.realpath(document_root)
-        self._prefix = self.root.rstrip(os.sep) + os.sep  # "/" as a root stays "/"
+        self.root = Root(document_root)
         self.directory_index = directory_index
         self._mime = mimetypes.MimeTypes()  # Python's table only, see module doc
         self._types: dict[str, str | None] = {}
@@ -51,41 +67,26 @@ class StaticHandler:
             send_method_not_allowed(exchange, ALLOW)
             return
         try:
-            path = self._resolve(safe_segments(request.path))
+            segments = _segments(request.path)
+            opened = self.root.open(segments)
         except PathRejected as exc:
             send_error(exchange, exc.status)
             return
-        self._serve_path(exchange, path)
-
-    def _resolve(self, segments: tuple[str, ...]) -> str:
-        if segments and segments[-1].startswith(".ht"):
-            raise PathRejected(403, ".ht* files are private")
-        return self._confine(os.path.join(self.root, *segments))
-
-    def _confine(self, path: str) -> str:
-        """The real path of ``path``, refused (403) if it leaves the root."""
-        real = os.path.realpath(path)
-        if real != self.root and not real.startswith(self._prefix):
-            raise PathRejected(403, "symlink leads outside DocumentRoot")
-        return real
-
-    def _serve_path(self, exchange: Exchange, path: str) -> None:
-        try:
-            mode = os.stat(path).st_mode
-        except PermissionError:
-            send_error(exchange, 403)
+        except OSError as exc:
+            send_error(exchange, lookup_status(exc, request.path))
             return
-        except OSError:
-            send_error(exchange, 404)
-            return
-        if stat.S_ISDIR(mode):
-            self._serve_directory(exchange, path)
-        elif stat.S_ISREG(mode):
-            self._serve_file(exchange, path)
-        else:  # FIFOs, sockets, devices: never open them
+        with opened:
+            self._serve(exchange, opened, segments[-1] if segments else "")
+
+    def _serve(self, exchange: Exchange, opened: Opened, name: str) -> None:
+        if opened.is_dir:
+            self._serve_directory(exchange, opened)
+        elif opened.is_file:
+            self._send(exchange, opened, name)
+        else:  # FIFOs, sockets, devices: never read them
             send_error(exchange, 403)
 
-    def _serve_directory(self, exchange: Exchange, path: str) -> None:
+    def _serve_directory(self, exchange: Exchange, directory: Opened) -> None:
         request = exchange.request
         if not request.path.endswith(b"/"):  # mod_dir's trailing-slash redirect
             # One leading slash only: "//host/dir" would redirect off-site.
@@ -95,33 +96,18 @@ class StaticHandler:
             return
         for name in self.directory_index:
             try:
-                candidate = self._confine(os.path.join(path, name))
-            except PathRejected:
+                index = directory.open(name)
+            except OSError:  # missing, unreadable, or a link leading outside: next
                 continue
-            if os.path.isfile(candidate):
-                self._serve_file(exchange, candidate)
-                return
+            with index:
+                if index.is_file:
+                    self._send(exchange, index, name)
+                    return
         send_error(exchange, 403)  # Apache without Options Indexes (AH01276)
 
-    def _serve_file(self, exchange: Exchange, path: str) -> None:
-        try:
-            # O_NONBLOCK: a file swapped for a FIFO after the stat must not block the open.
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        except PermissionError:
-            send_error(exchange, 403)
-            return
-        except OSError:
-            send_error(exchange, 404)
-            return
-        with open(fd, "rb", buffering=0) as file:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                send_error(exchange, 403)
-                return
-            self._send(exchange, file, info, path)
-
-    def _send(self, exchange: Exchange, file: BinaryIO, info: os.stat_result, path: str) -> None:
-        request = exchange.request
+    def _send(self, exchange: Exchange, opened: Opened, name: str) -> None:
+        """Answer with the regular file ``opened`` (named ``name`` in the request)."""
+        request, info = exchange.request, opened.info
         size, mtime = info.st_size, int(info.st_mtime)
         etag = conditional.make_etag(size, info.st_mtime_ns, time.time())
         status = conditional.precondition_status(request.header, etag, mtime)
@@ -134,7 +120,7 @@ class StaticHandler:
             return
         headers = [("Last-Modified", conditional.http_date(mtime)), ("ETag", etag),
                    ("Accept-Ranges", "bytes")]
-        content_type = self._content_type(path)
+        content_type = self._content_type(name)
         if content_type:
             headers.append(("Content-Type", content_type))
         try:
@@ -142,7 +128,8 @@ class StaticHandler:
         except conditional.RangeNotSatisfiable:
             send_error(exchange, 416, [("Content-Range", f"bytes */{size}")])
             return
-        self._send_body(exchange, file, headers, size, selected)
+        with open(opened.fd, "rb", buffering=0, closefd=False) as file:
+            self._send_body(exchange, file, headers, size, selected)
 
     def _send_body(
         self, exchange: Exchange, file: BinaryIO, headers: list[tuple[str, str]],
@@ -159,12 +146,40 @@ class StaticHandler:
             exchange.sendfile(file, first, count)
         exchange.finish()
 
-    def _content_type(self, path: str) -> str | None:
-        extension = os.path.splitext(path)[1].lower()
+    def _content_type(self, name: str) -> str | None:
+        # The name requested, not a symlink's target: mod_mime looks at r->filename.
+        extension = os.path.splitext(name)[1].lower()
         if extension not in self._types:
             guessed, encoding = self._mime.guess_type("x" + extension)
             self._types[extension] = _ENCODING_TYPES.get(encoding or "", guessed)
         return self._types[extension]
+
+
+def _segments(path: bytes) -> tuple[str, ...]:
+    """The request path's segments (PathRejected for refused shapes and ``.ht*``)."""
+    segments = safe_segments(path)
+    if segments and segments[-1].startswith(".ht"):
+        raise PathRejected(403, ".ht* files are private")
+    return segments
+
+
+#: errnos that are an answer about the path, not a fault of the server.
+_EXPECTED = frozenset({
+    errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG, errno.EINVAL,
+    errno.EACCES, errno.EPERM, errno.EXDEV,
+})
+
+
+def lookup_status(error: OSError, path: bytes) -> int:
+    """The status for a failed lookup: 403 when refused (permission, a link out
+    of DocumentRoot), else 404; logged when the errno says the server is unwell."""
+    if error.errno not in _EXPECTED:  # EMFILE, EIO ...: the operator should know
+        log.warning("static_lookup_failed", path=path.decode("latin-1"),
+                    errno=errno.errorcode.get(error.errno or 0, str(error.errno)),
+                    error=str(error))
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EXDEV):
+        return 403
+    return 404
 
 
 def _range(exchange: Exchange, size: int, etag: str, mtime: int) -> conditional.ByteRange | None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
+from mpmd.app.beneath import Opened
 from mpmd.app.conditional import http_date
-from mpmd.app.static import StaticHandler
+from mpmd.app.static import StaticHandler, lookup_status
 
 from .fakes import FakeExchange, make_request
 
@@ -242,3 +246,96 @@ class TestTraversal:
     def test_utf8_names_work(self, root: Path) -> None:
         (root / "caf\u00e9.txt").write_bytes(b"coffee")
         assert bytes(get(root, b"/caf%C3%A9.txt").body) == b"coffee"
+
+
+class TestSymlinksInside:
+    """Links that stay inside DocumentRoot keep working (see also TestTraversal)."""
+
+    def test_absolute_link_to_a_directory_with_its_index(self, root: Path) -> None:
+        (root / "absdir").symlink_to(root / "sub")
+        assert bytes(get(root, b"/absdir/").body) == b"sub index"
+        assert bytes(get(root, b"/absdir/index.html").body) == b"sub index"
+
+    def test_relative_link_to_a_directory_redirects_then_serves_index(self, root: Path) -> None:
+        (root / "reldir").symlink_to("sub")
+        exchange = get(root, b"/reldir")
+        assert (exchange.status, exchange.header("Location")) == (301, "/reldir/")
+        assert bytes(get(root, b"/reldir/").body) == b"sub index"
+
+    def test_directory_index_that_is_a_link_inside(self, root: Path) -> None:
+        (root / "linked").mkdir()
+        (root / "linked" / "index.html").symlink_to("../sub/index.html")
+        assert bytes(get(root, b"/linked/").body) == b"sub index"
+
+    def test_directory_index_that_is_a_link_outside_is_skipped(self, root: Path) -> None:
+        (root / "leaky").mkdir()
+        (root / "leaky" / "index.html").symlink_to(root.parent / "outside.txt")
+        exchange = get(root, b"/leaky/")
+        assert exchange.status == 403 and b"outside" not in exchange.body
+
+    def test_directory_index_that_is_a_directory_is_skipped(self, root: Path) -> None:
+        (root / "odd" / "index.html").mkdir(parents=True)
+        assert get(root, b"/odd/").status == 403
+
+    def test_content_type_comes_from_the_requested_name(self, root: Path) -> None:
+        (root / "page.txt").symlink_to("index.html")  # mod_mime types by r->filename
+        assert get(root, b"/page.txt").header("Content-Type") == "text/plain"
+
+    def test_absolute_link_to_a_file_inside(self, root: Path) -> None:
+        (root / "abs.bin").symlink_to(root / "data.bin")
+        assert bytes(get(root, b"/abs.bin").body) == bytes(range(100))
+
+
+class _FailingRoot:
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+    def open(self, parts: Sequence[str]) -> Opened:
+        raise OSError(self.code, os.strerror(self.code))
+
+
+class TestLookupErrors:
+    """Any OSError while resolving is a 403 or a 404, never a 500 (issue 12, item 2)."""
+
+    @pytest.mark.parametrize(
+        ("code", "status"),
+        [
+            (errno.ENOENT, 404), (errno.ENOTDIR, 404), (errno.ELOOP, 404),
+            (errno.ENAMETOOLONG, 404), (errno.EINVAL, 404),  # realpath's EINVAL in the swap
+            (errno.EACCES, 403), (errno.EPERM, 403), (errno.EXDEV, 403),
+            (errno.EMFILE, 404), (errno.EIO, 404),
+        ],
+    )
+    def test_every_errno_is_answered(self, root: Path, code: int, status: int) -> None:
+        handler = StaticHandler(str(root))
+        handler.root = _FailingRoot(code)  # type: ignore[assignment]
+        exchange = FakeExchange(make_request("GET", b"/index.html"))
+        handler(exchange)
+        assert exchange.status == status and exchange.finished
+
+    def test_server_faults_are_logged_path_answers_are_not(self) -> None:
+        with capture_logs() as logs:
+            assert lookup_status(OSError(errno.EMFILE, "Too many open files"), b"/x") == 404
+            assert lookup_status(OSError(errno.ENOENT, "No such file"), b"/y") == 404
+        assert [(e["event"], e["path"], e["errno"]) for e in logs] == [
+            ("static_lookup_failed", "/x", "EMFILE")
+        ]
+
+    def test_missing_document_root_is_404(self, tmp_path: Path) -> None:
+        exchange = FakeExchange(make_request("GET", b"/"))
+        StaticHandler(str(tmp_path / "absent"))(exchange)
+        assert exchange.status == 404
+
+    def test_name_too_long_is_404(self, root: Path) -> None:
+        assert get(root, b"/" + b"a" * 300).status == 404
+
+    def test_symlink_loop_is_404(self, root: Path) -> None:
+        (root / "loop").symlink_to("loop")
+        assert get(root, b"/loop").status == 404
+
+    def test_unreadable_file_is_403(self, root: Path) -> None:
+        if os.geteuid() == 0:
+            pytest.skip("root reads any file")
+        (root / "locked.txt").write_bytes(b"locked")
+        (root / "locked.txt").chmod(0)
+        assert get(root, b"/locked.txt").status == 403
