@@ -134,8 +134,14 @@ class StatusReport:
 
     @property
     def uptime(self) -> int:
-        """Whole seconds since the last (re)start, as mod_status's ``up_time``."""
-        return max(int(self.now - self.restart_time), 0)
+        """Whole seconds since the server first started.
+
+        mod_status counts ``up_time`` from the last restart; mpmd's reloads keep
+        the server's totals (Total Accesses ...), so the uptime they are divided
+        by (ReqPerSec, BytesPerSec, CPULoad) survives reloads with them.  The
+        restart itself is still shown as RestartTime.
+        """
+        return max(int(self.now - self.start_time), 0)
 
     @property
     def stopping(self) -> int:

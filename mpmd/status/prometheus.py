@@ -51,7 +51,7 @@ def _server_families(r: StatusReport) -> Iterable[tuple[str, str, str, list[Samp
            [({}, r.start_time)])
     yield ("mpmd_restart_time_seconds", "gauge",
            "When the current generation started (Unix time).", [({}, r.restart_time)])
-    yield ("mpmd_uptime_seconds", "gauge", "Seconds since the current generation started.",
+    yield ("mpmd_uptime_seconds", "gauge", "Seconds since the server first started.",
            [({}, max(r.now - r.restart_time, 0.0))])
     yield ("mpmd_requests_total", "counter", "Requests served.", [({}, r.totals.accesses)])
     yield ("mpmd_sent_bytes_total", "counter", "Bytes sent, response heads included.",

@@ -67,7 +67,7 @@ Scoreboard: _W________________________________________________
 def report(extended: bool = True, asynchronous: bool = True, served_any: bool = True,
            age: float = 100.0) -> StatusReport:
     b = board(server_limit=4, threads=3)
-    b.header.restart_time = time.time() - age
+    b.header.restart_time = b.header.start_time = time.time() - age
     child(b, 0, 101, b"_WK")
     child(b, 1, 102, b"G__", quiescing=True)
     if served_any:
@@ -107,6 +107,16 @@ def test_auto_conditional_lines() -> None:
     assert values["Uptime"] == "0" and values["ServerUptime"] == ""
     for key in ("ReqPerSec", "BytesPerSec", "BytesPerReq", "DurationPerReq", "CPULoad"):
         assert key not in values
+
+
+def test_uptime_counts_from_the_first_start_across_reloads() -> None:
+    b = board(server_limit=4, threads=3)
+    now = time.time()
+    b.header.start_time, b.header.restart_time = now - 100, now - 1  # reloaded 1 s ago
+    r = collect((b,), FACTS, servers=3, probe=FakeProbe(), now=now)
+    _, values = parse_auto(auto.render_auto(r, "h"))
+    assert values["ServerUptimeSeconds"] == "100" and values["Uptime"] == "100"
+    assert values["RestartTime"] == apachefmt.ht_time(now - 1)
 
 
 def test_the_parser_rejects_what_apache_never_prints() -> None:
