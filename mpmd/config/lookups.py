@@ -90,8 +90,10 @@ def _lookup(host: str, family: socket.AddressFamily) -> str | None:
         return "names under .invalid never resolve, RFC 6761 6.4"
     try:
         found = socket.getaddrinfo(host, None, family=family, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        return str(exc.strerror) if isinstance(exc, socket.gaierror) else str(exc)
+    except socket.gaierror as exc:
+        return str(exc.strerror)
+    except UnicodeError as exc:  # a label the IDNA codec refuses (e.g. longer than 63)
+        return str(exc)
     return None if found else "no addresses"
 
 
