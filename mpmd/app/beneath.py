@@ -73,7 +73,8 @@ class _Handle:
 
     def __init__(self, path: str) -> None:
         self.fd = os.open(path, _O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        self._finalizer = weakref.finalize(self, os.close, self.fd)
+        # Closed when the last walk using it ends, never under a running walk.
+        weakref.finalize(self, os.close, self.fd)
         info = os.fstat(self.fd)
         self.ident = (info.st_dev, info.st_ino)
         # The names an absolute symlink may use for the root (configured and real).
@@ -89,9 +90,6 @@ class _Handle:
             if normal.startswith(prefix):
                 return normal[len(prefix):].split("/")
         raise OutsideRoot(target)
-
-    def close(self) -> None:
-        self._finalizer()
 
 
 class Opened:
@@ -129,7 +127,7 @@ class Opened:
         if not self.is_dir:
             raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
         stack = [(fd, False) for fd, _ in self._stack] + [(self.fd, False)]
-        return _Walk(self._handle, stack).run([name])
+        return _Walk(self._handle, stack).run(_components([name]))
 
     def close(self) -> None:
         _close_owned(self._stack)
@@ -156,13 +154,12 @@ class Root:
         self._handle: _Handle | None = None
 
     def open(self, parts: Sequence[str]) -> Opened:
-        """Open ``parts`` (components; ``.``/``..`` allowed) beneath the root."""
-        return _Walk(self._current(), []).run(list(parts))
+        """Open ``parts`` (names; ``.``, ``..`` and ``a/b`` allowed) beneath the root."""
+        return _Walk(self._current(), []).run(_components(parts))
 
     def close(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
+        """Let go of the root; its descriptor closes once no open still uses it."""
+        self._handle = None
 
     def _current(self) -> _Handle:
         info = os.stat(self.path)  # the root may have been replaced (deploy)
@@ -281,6 +278,15 @@ class _Walk:
     def _opened(self, fd: int) -> Opened:
         stack, self.stack = self.stack, []  # handed over, whatever happens
         return Opened(self.handle, fd, stack)
+
+
+def _components(parts: Sequence[str]) -> list[str]:
+    """One name per component: a ``/`` inside a part would let the kernel follow
+    the link before it, which ``O_NOFOLLOW`` only prevents for the last one."""
+    names = [name for part in parts for name in part.split("/")]
+    if any("\0" in name for name in names):  # no file has one; os.open would ValueError
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT))
+    return names
 
 
 def _close_owned(stack: list[tuple[int, bool]]) -> None:
