@@ -17,12 +17,14 @@ import structlog
 
 from mpmd.app.factory import handler_factory
 from mpmd.config.model import ServerConfig
+from mpmd.errors import MpmdError
 from mpmd.master import listeners as listeners_mod
 from mpmd.master.supervisor import Supervisor
 from mpmd.mpm import registry
 from mpmd.mpm.base import ChildContext
 from mpmd.scoreboard.board import Scoreboard
 from mpmd.systemd import activation
+from mpmd.systemd.notify import Notifier
 
 if TYPE_CHECKING:
 
@@ -35,7 +37,19 @@ SINGLE_GENERATION = 1
 
 
 def serve(config: ServerConfig, defines: tuple[str, ...] = ()) -> int:
-    """Run the master until it stops; returns the process exit status."""
+    """Run the master until it stops; returns the process exit status.
+
+    A start that fails here (a preloaded application that does not import, a
+    port that cannot be bound) tells systemd why in ``STATUS=``.
+    """
+    try:
+        return _serve(config, defines)
+    except MpmdError as exc:
+        Notifier.from_env().start_failed(getattr(exc, "headline", None) or str(exc))
+        raise
+
+
+def _serve(config: ServerConfig, defines: tuple[str, ...]) -> int:
     mpm = registry.load(config.mpm_module)
     # Before the application is (pre)loaded: it must not see LISTEN_* itself.
     inherited = activation.inherited_sockets()

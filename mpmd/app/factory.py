@@ -36,9 +36,9 @@ def handler_factory(config: ServerConfig, *, preload: bool = True) -> Callable[[
     check_routes(config)
     app: WSGIApplication | None = None
     if config.wsgi_app and config.wsgi_preload and preload:
-        from mpmd.app.loader import load_wsgi_app
+        from mpmd.app.loader import load_configured_app
 
-        app = load_wsgi_app(config.wsgi_app, config.wsgi_path)
+        app = load_configured_app(config)
         log.info("app_preloaded", app=config.wsgi_app)
 
     def make(runtime: Runtime) -> Handler:

@@ -25,7 +25,7 @@ import structlog
 
 from mpmd.app.authz import AccessCheck, compile_require
 from mpmd.app.errorpages import send_error
-from mpmd.app.loader import load_wsgi_app
+from mpmd.app.loader import load_configured_app
 from mpmd.app.runtime import Runtime
 from mpmd.app.static import StaticHandler
 from mpmd.app.urlpath import normalize
@@ -66,7 +66,7 @@ def wsgi_application(context: HandlerContext) -> Handler:
     if app is None:
         if not config.wsgi_app:
             raise ConfigError("wsgi-handler needs a WSGI application, and none is configured")
-        app = load_wsgi_app(config.wsgi_app, config.wsgi_path)
+        app = load_configured_app(config)
     return WSGIHandler(
         app, server_name=config.server_name,
         multithread=context.runtime.multithread, multiprocess=context.runtime.multiprocess,

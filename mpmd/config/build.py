@@ -276,6 +276,8 @@ def build(
     fields = _simple_fields(collected, root)
     fields["error_log"] = log_target(str(_value(collected, TABLE["errorlog"])[1]), root)
     fields["wsgi_path"] = tuple(_resolve(str(v.value), root) for v in collected.all("WSGIPath"))
+    wsgi_app = collected.last("WSGIApp")  # its line, for an import error (mpmd.app.loader)
+    fields["wsgi_app_where"] = wsgi_app.where if wsgi_app is not None else None
     formats, default_format = _log_formats(collected)
     mpm_settings = _mpm_settings(collected, origin.mpm_module, found)
     locations = _locations(collected, origin.locations)

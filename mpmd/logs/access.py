@@ -28,6 +28,7 @@ import structlog
 from mpmd.config.model import ServerConfig
 from mpmd.errors import ConfigError, StartupError
 from mpmd.http.exchange import Address, Transaction
+from mpmd.logs.setup import stderr_stream
 
 Item = Callable[[Transaction], str]
 Formatter = Callable[[Transaction], str]
@@ -323,6 +324,12 @@ def compile_format(fmt: str, *, server_name: str = "") -> Formatter:
 _STREAMS = {"stdout": 1, "stderr": 2}
 
 
+def _stream_fd(target: str) -> int:
+    # A child's fd 2 is the pipe that turns application output into
+    # child_stderr events (mpmd.logs.capture); access lines are not that.
+    return stderr_stream().fileno() if target == "stderr" else _STREAMS[target]
+
+
 def _open_file(path: str) -> int:
     try:
         # Create the log directory like the PidFile's, so a fresh checkout runs.
@@ -347,7 +354,7 @@ class AccessLog:
         if target.startswith("|"):
             raise ConfigError(f"CustomLog {target}: piped logs are not supported")
         formatter = compile_format(fmt, server_name=server_name)
-        fd = _STREAMS[target] if target in _STREAMS else _open_file(target)
+        fd = _stream_fd(target) if target in _STREAMS else _open_file(target)
         return cls(target, formatter, fd)
 
     def log(self, txn: Transaction) -> None:

@@ -34,6 +34,19 @@ APACHE_LEVELS: dict[str, int] = {
 }
 
 _open_streams: dict[str, TextIO] = {}
+#: this process's "stderr" for its own events, when fd 2 was redirected (a child's
+#: fd 2 is a pipe to the master, see mpmd.logs.capture)
+_stderr: list[TextIO] = []
+
+
+def use_stderr(stream: TextIO) -> None:
+    """From now on ``ErrorLog stderr`` (and ``CustomLog stderr``) mean ``stream``."""
+    _stderr[:] = [stream]
+
+
+def stderr_stream() -> TextIO:
+    """Where this process's own output for "stderr" goes."""
+    return _stderr[0] if _stderr else sys.stderr
 
 
 def error_stream(target: str) -> TextIO:
@@ -44,7 +57,7 @@ def error_stream(target: str) -> TextIO:
     processes never interleave.
     """
     if target in ("", "stderr"):
-        return sys.stderr
+        return stderr_stream()
     stream = _open_streams.get(target)
     if stream is None or stream.closed:
         os.makedirs(os.path.dirname(target) or ".", exist_ok=True)

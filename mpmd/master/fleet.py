@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator
 
 import structlog
 
+from mpmd.logs.capture import ChildOutput, redirect_stderr
+from mpmd.logs.failures import ChildFailure, FailureChannel
 from mpmd.master.children import ChildTable, ExitInfo, fork_child, send_signal
 from mpmd.master.generation import Generation, ListenerPool, Stage
 from mpmd.master.shutdown import Escalation
@@ -36,6 +38,9 @@ class Fleet:
         self.private_fds = private_fds
         self.clock = clock
         self.children = ChildTable(clock)
+        #: the children's stderr pipes (read ends) and their failure reports
+        self.output = ChildOutput()
+        self.failures = FailureChannel()
         self.throttle = SpawnThrottle()
         self.generations: list[Generation] = []
         #: requests, bytes and microseconds of generations that have finished
@@ -111,13 +116,37 @@ class Fleet:
     def _spawn(self, generation: Generation, slot: int) -> None:
         board = generation.scoreboard
         board.claim(slot, generation.number, generation.threads)
+        read_fd, write_fd = self.output.pipe()
         context = self._child_context(generation, slot)
-        pid = fork_child(lambda: generation.mpm.child_main(context))
+        try:
+            pid = fork_child(lambda: self._run_child(generation, context, read_fd, write_fd))
+        except OSError:
+            os.close(read_fd)
+            raise
+        finally:
+            os.close(write_fd)
+        self.output.attach(read_fd, pid, slot, generation.number)
         board.assign(slot, pid)
         generation.spawned.add(slot)
         self.children.add(pid, slot, generation.number)
         log.info("child_started", pid=pid, slot=slot, generation=generation.number,
                  mpm=generation.mpm.name)
+
+    @staticmethod
+    def _run_child(
+        generation: Generation, context: ChildContext, read_fd: int, write_fd: int
+    ) -> None:
+        os.close(read_fd)  # the master's end
+        redirect_stderr(write_fd)
+        generation.mpm.child_main(context)
+
+    def private_fds_of_children(self) -> tuple[int, ...]:
+        """What a child must close: the other children's pipes, the report reader."""
+        return (*self.output.fds(), *self.failures.private_fds())
+
+    def close(self) -> None:
+        self.output.close_all()
+        self.failures.close()
 
     def _child_context(self, generation: Generation, slot: int) -> ChildContext:
         older = tuple(
@@ -131,8 +160,9 @@ class Fleet:
             listeners=generation.listeners,
             scoreboard=generation.scoreboard,
             make_handler=generation.make_handler,
-            close_fds=self.private_fds(),
+            close_fds=self.private_fds() + self.private_fds_of_children(),
             older_boards=older,
+            failures=self.failures,
         )
 
     def _retire(self, generation: Generation, slot: int) -> None:
@@ -238,15 +268,24 @@ class Fleet:
 
     # -- reaping ------------------------------------------------------------------
 
-    def reap(self) -> list[tuple[ExitInfo, Generation | None, bytes]]:
-        """Reaped children with their generation and any failure they reported."""
+    def reap(self) -> list[tuple[ExitInfo, Generation | None, ChildFailure | None]]:
+        """Reaped children with their generation and any failure they reported.
+
+        A child's last output is logged before its exit (``child_stderr``
+        before ``child_exited``); its full report wins over the scoreboard's
+        bounded copy of the headline.
+        """
         out = []
         for info in self.children.reap():
+            pid = info.record.pid
+            self.output.child_gone(pid)
             generation = self.by_number(info.record.generation)
-            failure = b""
+            failure = self.failures.take(pid)
             if generation is not None:
                 board = generation.scoreboard
-                failure = bytes(board.process(info.record.slot).failure)
+                headline = bytes(board.process(info.record.slot).failure)
+                if failure is None and headline:
+                    failure = ChildFailure(headline.decode("utf-8", "replace"))
                 board.release(info.record.slot)
             out.append((info, generation, failure))
         return out

@@ -27,6 +27,7 @@ import structlog
 from mpmd.app.factory import handler_factory
 from mpmd.config import load_config
 from mpmd.errors import MpmdError
+from mpmd.logs.failures import ChildFailure
 from mpmd.logs.setup import configure_logging, reopen_error_logs
 from mpmd.master.children import ExitInfo
 from mpmd.master.control import ControlRequest
@@ -97,21 +98,27 @@ class Reloader:
             self._abort(f"generation {generation.number} was not ready within "
                         f"{STAGING_TIMEOUT:.0f} s")
 
-    def child_failed(self, info: ExitInfo, failure: str) -> None:
-        self._abort(failure or f"a child of the new generation ended with {info.description}")
+    def child_failed(self, info: ExitInfo, failure: ChildFailure | None) -> None:
+        if failure is None:
+            failure = ChildFailure(f"a child of the new generation ended with {info.description}")
+        self._abort(failure.headline, failure.details)
 
-    def _abort(self, reason: str) -> None:
+    def _abort(self, reason: str, details: str = "") -> None:
         generation, self.staging = self.staging, None
         if generation is not None:
             generation.deadline = None
             self.sup.fleet.stop(generation)
-        self._fail(reason)
+        self._fail(reason, details)
 
-    def _fail(self, reason: str) -> None:
-        log.error("reload_failed", reason=reason)
+    def _fail(self, reason: str, details: str = "") -> None:
+        """``reason`` is one line (systemd's STATUS, the event); ``details`` (a
+        traceback) go once into the error log and whole to ``mpmd reload``."""
+        extra = {"exception": details} if details else {}
+        log.error("reload_failed", reason=reason, **extra)
         self.sup.notifier.ready(f"reload failed: {reason}")
+        answer = f"reload failed: {reason}\n{details}" if details else f"reload failed: {reason}"
         for waiter in self.waiters:
-            self.sup.reply(waiter, False, f"reload failed: {reason}")
+            self.sup.reply(waiter, False, answer)
         self.waiters = []
         self._next()
 

@@ -16,6 +16,7 @@ It knows no MPM by name: everything MPM-specific is behind ``Generation.mpm``.
 from __future__ import annotations
 
 import enum
+import math
 import os
 import select
 import signal
@@ -28,6 +29,7 @@ import structlog
 
 from mpmd.config.model import ServerConfig
 from mpmd.errors import ChildExit
+from mpmd.logs.failures import ChildFailure
 from mpmd.master import control as control_mod
 from mpmd.master.children import ExitInfo
 from mpmd.master.fleet import Fleet
@@ -194,6 +196,7 @@ class Supervisor:
         for generation in self.fleet:
             generation.scoreboard.close()
         self.fleet.pool.close_all()
+        self.fleet.close()
         if self.config.pid_file:
             remove_pidfile(self.config.pid_file, os.getpid())
         self.inbox.close()
@@ -212,15 +215,17 @@ class Supervisor:
         timeout = min([IDLE_WAKEUP, *(max(d - now, 0.0) for d in deadlines)])
         if self.reloader.staging is not None:
             timeout = min(timeout, STAGING_POLL)
-        watched: list[Any] = [self.inbox]
+        watched: list[Any] = [self.inbox, self.fleet.failures, *self.fleet.output.fds()]
         if self.control is not None:
             watched += self.control.sockets()
-        readable, _, _ = select.select(watched, [], [], timeout)
-        self._readable = readable
+        self._readable = _wait_readable(watched, timeout)
 
     def _turn(self) -> None:
         for command in self.inbox.commands():
             self.on_command(command)
+        # children's stderr (fds) and failure reports, before their exits are reaped
+        self.fleet.output.handle([r for r in self._readable if isinstance(r, int)])
+        self.fleet.failures.drain()
         if self.control is not None:
             for request in self.control.handle([r for r in self._readable if r is not self.inbox]):
                 self._on_control(request)
@@ -295,7 +300,9 @@ class Supervisor:
 
     # -- exits ----------------------------------------------------------------
 
-    def _on_exit(self, info: ExitInfo, generation: Generation | None, failure: bytes) -> None:
+    def _on_exit(
+        self, info: ExitInfo, generation: Generation | None, failure: ChildFailure | None
+    ) -> None:
         record = info.record
         expected = info.code == 0 or record.retiring or self.phase is not Phase.RUNNING
         getattr(log, "info" if expected else "warning")(
@@ -312,30 +319,31 @@ class Supervisor:
         if generation.stage in (Stage.DRAINING, Stage.STOPPING):
             return  # told to go (perhaps by an earlier exit reaped in this same turn)
         if generation.stage is Stage.STAGING:
-            self.reloader.child_failed(info, failure.decode("utf-8", "replace"))
+            self.reloader.child_failed(info, failure)
         elif info.code == ChildExit.CHILDFATAL and not generation.serving():
             # Apache stops on a fatal child error in the current generation; we
             # do only when nothing of it serves (e.g. the app fails at start).
+            # Only this first one is logged: the others stop with the server.
             log.critical("child_fatal", pid=record.pid, action="stopping the server",
-                         reason=failure.decode("utf-8", "replace") or None)
+                         **_failure_keys(failure))
             self.exit_code = 1
-            self.begin_stop()
+            what = "stopping" if self.ready_sent else "failed to start"
+            self.begin_stop(f"{what}: {failure.headline}" if failure else what)
         else:
             if info.code == ChildExit.CHILDFATAL:
                 # Others of this generation serve (the code on disk changed under
                 # it?): keep them, back off from spawning more.
-                log.error("child_failed_to_start", pid=record.pid,
-                          reason=failure.decode("utf-8", "replace") or None)
+                log.error("child_failed_to_start", pid=record.pid, **_failure_keys(failure))
             self.fleet.throttle.record(info, self.clock())
 
     # -- stopping -------------------------------------------------------------
 
-    def begin_stop(self) -> None:
+    def begin_stop(self, status: str = "stopping") -> None:
         if self.phase in (Phase.STOPPING, Phase.DONE):
             return
         log.info("server_stopping", graceful=False, children=self.fleet.child_count())
         self.phase = Phase.STOPPING
-        self.notifier.stopping("stopping")
+        self.notifier.stopping(status)
         self.reloader.abandon("the server is stopping")
         for generation in self.fleet:
             self.fleet.stop(generation)
@@ -352,3 +360,27 @@ class Supervisor:
         for generation in self.fleet:
             if generation.stage is not Stage.STOPPING:
                 self.fleet.drain(generation, self._current_config().graceful_shutdown_timeout)
+
+
+def _failure_keys(failure: ChildFailure | None) -> dict[str, Any]:
+    """``reason`` (one line) and, when there is one, the traceback as ``exception``
+    (structlog's key: the console shows it below the event, JSON as a string)."""
+    if failure is None:
+        return {"reason": None}
+    if failure.details:
+        return {"reason": failure.headline, "exception": failure.details}
+    return {"reason": failure.headline}
+
+
+def _wait_readable(watched: list[Any], timeout: float) -> list[Any]:
+    """``select`` for readability with ``poll``: one pipe per child can take the
+    master's descriptors past select's FD_SETSIZE (1024)."""
+    by_fd = {(w if isinstance(w, int) else w.fileno()): w for w in watched}
+    poller = select.poll()
+    for fd in by_fd:
+        poller.register(fd, select.POLLIN)
+    try:
+        events = poller.poll(math.ceil(timeout * 1000))
+    except InterruptedError:
+        return []
+    return [by_fd[fd] for fd, _ in events if fd in by_fd]

@@ -24,6 +24,7 @@ from mpmd.scoreboard.board import Scoreboard, Snapshot
 if TYPE_CHECKING:
     from mpmd.app.runtime import Runtime
     from mpmd.http.exchange import Handler
+    from mpmd.logs.failures import FailureChannel
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,8 @@ class ChildContext:
     single_process: bool = False
     #: scoreboards of older generations still draining at fork time (server-status)
     older_boards: tuple[Scoreboard, ...] = ()
+    #: where the child reports why it could not start (None in ``-X``: no master)
+    failures: FailureChannel | None = None
 
 
 class MPM(Protocol):

@@ -24,6 +24,7 @@ import setproctitle
 import structlog
 
 from mpmd.errors import ChildExit, MpmdError
+from mpmd.logs.failures import ChildFailure, cut_words
 from mpmd.logs.setup import configure_logging
 from mpmd.mpm.privileges import drop_privileges
 from mpmd.scoreboard.board import FAILURE_FIELD
@@ -86,8 +87,7 @@ def _drop_privileges(ctx: ChildContext) -> None:
         drop_privileges(ctx.config.user, ctx.config.group)
     except MpmdError as exc:
         log.error("privileges_drop_failed", error=str(exc))
-        reason = f"could not drop privileges: {exc}".encode("utf-8", "replace")
-        ctx.scoreboard.process(ctx.slot).failure = reason[: FAILURE_FIELD - 1]
+        report_failure(ctx, ChildFailure(f"could not drop privileges: {exc}"))
         exit_child(ChildExit.CHILDFATAL)
 
 
@@ -106,10 +106,33 @@ def load_handler(ctx: ChildContext, mpm_name: str, multithread: bool) -> Handler
     try:
         return ctx.make_handler(runtime)
     except Exception as exc:
-        log.error("app_load_failed", error=str(exc))
-        reason = f"application failed to load: {exc}".encode("utf-8", "replace")
-        ctx.scoreboard.process(ctx.slot).failure = reason[: FAILURE_FIELD - 1]
+        failure = _load_failure(exc)
+        # The traceback is shown once: by the master (child_fatal, reload_failed)
+        # when it got the report in full, else here.
+        told = report_failure(ctx, failure)
+        extra = {"exception": failure.details} if failure.details and not told else {}
+        log.error("app_load_failed", error=failure.headline, **extra)
         exit_child(ChildExit.CHILDFATAL)
+
+
+def _load_failure(exc: Exception) -> ChildFailure:
+    from mpmd.app.loader import AppLoadError, format_app_traceback
+
+    if isinstance(exc, AppLoadError):
+        return ChildFailure(f"application failed to load: {exc.headline}", exc.details())
+    headline = " ".join(str(exc).split()) or type(exc).__name__
+    return ChildFailure(f"application failed to load: {headline}", format_app_traceback(exc))
+
+
+def report_failure(ctx: ChildContext, failure: ChildFailure) -> bool:
+    """Tell the master why this child cannot start; True if it has every detail.
+
+    The scoreboard slot gets the headline (bounded, cut between words); the
+    failure channel the whole report (see mpmd.logs.failures).
+    """
+    slot = ctx.scoreboard.process(ctx.slot)
+    slot.failure = cut_words(failure.headline, FAILURE_FIELD - 1).encode("utf-8", "replace")
+    return ctx.failures.send(failure) if ctx.failures is not None else False
 
 
 def exit_child(code: int) -> NoReturn:

@@ -119,6 +119,16 @@ class Notifier:
         """Free text ``systemctl status`` shows (one line)."""
         return self.send(f"STATUS={_one_line(text)}")
 
+    def start_failed(self, reason: str) -> bool:
+        """The server could not start: ``STATUS=failed to start: <reason>``.
+
+        ``systemctl status`` then says why the unit failed, as it does after
+        a failed reload.  Only the first line of ``reason`` is sent (the rest,
+        a traceback, is in the error log).
+        """
+        first = reason.strip().splitlines()[0] if reason.strip() else "unknown error"
+        return self.status(f"failed to start: {first}")
+
     def mainpid(self, pid: int) -> bool:
         return self.send(f"MAINPID={pid}")
 
