@@ -51,8 +51,9 @@ def run_status(
     count: int | None = None,
     keys_from: TextIO | None = None,
 ) -> int:
-    """Print the status once, or keep redrawing it (``watch``, until ``q``
-    typed on ``keys_from``, default stdin); the exit status.
+    """Print the status once, or keep redrawing it (``watch``, until ``q`` is
+    typed on ``keys_from``, default stdin, when ``out`` is a terminal); the
+    exit status.
 
     Raises ControlError if the server is not running, or went away while
     watched (:class:`~mpmd.status.terminal.ServerGone`).
@@ -77,7 +78,10 @@ def run_status(
             return [jsonview.render_json(report, name).rstrip("\n")]
         return [title, "", *terminal.render_text(report, width)]
 
-    with terminal.keyboard(sys.stdin if keys_from is None else keys_from) as keys:
+    # Keys only when the view is on a terminal too: piped into a pager, the
+    # terminal's keys are the pager's.
+    source = (sys.stdin if keys_from is None else keys_from) if is_tty else None
+    with terminal.keyboard(source) as keys:
         return terminal.watch(frame, out, interval=interval, count=count, terminal=is_tty,
                               keys=keys)
 

@@ -163,9 +163,9 @@ class TerminalKeys:
 
 
 @contextlib.contextmanager
-def keyboard(stream: object) -> Iterator[Keys]:
+def keyboard(stream: object | None) -> Iterator[Keys]:
     """:class:`TerminalKeys` when ``stream`` is a terminal, else a :class:`Sleeper`."""
-    fd = _tty_fd(stream)
+    fd = None if stream is None else _tty_fd(stream)
     if fd is None:
         yield Sleeper()
         return

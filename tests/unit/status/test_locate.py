@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import termios
 from pathlib import Path
 
 import pytest
@@ -104,10 +105,34 @@ def test_run_status_prints_text_and_json(tmp_path: Path) -> None:
     assert run_status(config, out, as_json=True) == 0
     assert json.loads(out.getvalue())["scoreboard"] == "S.."
     out = io.StringIO()
-    assert run_status(config, out, watch=True, interval=0.01, count=2) == 0
+    parent, child_fd = os.openpty()  # keys typed on a terminal, the view piped elsewhere
+    try:
+        with os.fdopen(child_fd, closefd=False) as keys_from:
+            before = termios.tcgetattr(child_fd)
+            os.write(parent, b"q")  # a pager's key: not ours to read
+            assert run_status(config, out, watch=True, interval=0.01, count=2,
+                              keys_from=keys_from) == 0
+            assert termios.tcgetattr(child_fd) == before
+    finally:
+        os.close(parent)
+        os.close(child_fd)
     assert out.getvalue().count("Every 0.01s: mpmd status") == 2
     board.close()  # no server: nothing to watch
     with pytest.raises(ControlError, match="no scoreboard at"):
         run_status(config, io.StringIO(), watch=True, interval=0.01, count=1)
     with pytest.raises(ControlError):
         run_status(config, io.StringIO())  # a single look fails plainly
+
+
+def test_a_scoreboard_of_another_user_is_explained(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The file is 0600 (it holds request lines): anyone but its owner is told
+    why and what to do, instead of a bare EACCES."""
+
+    def denied(path: str) -> Scoreboard:
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(Scoreboard, "load", staticmethod(denied))
+    path = str(tmp_path / "sb")
+    with pytest.raises(ControlError, match="readable only by the user that started mpmd"):
+        read_scoreboard(make_config(tmp_path, scoreboard_file=path))
