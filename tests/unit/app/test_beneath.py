@@ -15,6 +15,8 @@ import pytest
 
 from mpmd.app.beneath import MAX_SYMLINKS, Opened, OutsideRoot, Root
 
+from .unprivileged import run_unprivileged, shared_tree
+
 SECRET = f"SECRET-{secrets.token_hex(8)}".encode()
 
 
@@ -207,16 +209,39 @@ class TestLinksOutside:
         (tree / "dangling").symlink_to("nowhere")
         assert errno_of(root, "dangling") == errno.ENOENT
 
-    def test_search_only_directory_still_works(self, root: Root, tree: Path) -> None:
-        if os.geteuid() == 0:
-            pytest.skip("root ignores directory permissions")
-        (tree / "sub").chmod(0o111)
-        try:
-            with root.open(["sub"]) as opened:
+
+
+class TestPermissions:
+    """Modes are honoured as the kernel does (checked as ``nobody`` when run as root)."""
+
+    @pytest.fixture
+    def shared(self) -> Iterator[Path]:
+        with shared_tree() as path:
+            (path / "sub").mkdir()
+            (path / "sub" / "file.txt").write_bytes(b"sub file")
+            (path / "locked.txt").write_bytes(b"locked")
+            yield path
+
+    def test_search_only_directory_still_works(self, shared: Path) -> None:
+        (shared / "sub").chmod(0o111)  # --x: no listing, but names inside open
+
+        def check() -> None:
+            with Root(str(shared)).open(["sub"]) as opened:
                 assert opened.is_dir
                 assert read(opened.open("file.txt")) == b"sub file"
-        finally:
-            (tree / "sub").chmod(0o755)
+
+        run_unprivileged(check)
+
+    def test_unreadable_file_and_unsearchable_directory(self, shared: Path) -> None:
+        (shared / "locked.txt").chmod(0)
+        (shared / "sub").chmod(0o644)  # no x: nothing inside can be reached
+
+        def check() -> None:
+            root = Root(str(shared))
+            assert errno_of(root, "locked.txt") == errno.EACCES
+            assert errno_of(root, "sub", "file.txt") == errno.EACCES
+
+        run_unprivileged(check)
 
 
 def open_fds() -> int:

@@ -15,6 +15,7 @@ from mpmd.app.conditional import http_date
 from mpmd.app.static import StaticHandler, lookup_status
 
 from .fakes import FakeExchange, make_request
+from .unprivileged import run_unprivileged, shared_tree
 
 OLD = 1_000_000_000  # 2001-09-09: old enough for a strong ETag
 
@@ -333,9 +334,18 @@ class TestLookupErrors:
         (root / "loop").symlink_to("loop")
         assert get(root, b"/loop").status == 404
 
-    def test_unreadable_file_is_403(self, root: Path) -> None:
-        if os.geteuid() == 0:
-            pytest.skip("root reads any file")
-        (root / "locked.txt").write_bytes(b"locked")
-        (root / "locked.txt").chmod(0)
-        assert get(root, b"/locked.txt").status == 403
+    def test_unreadable_file_and_directory_are_403(self) -> None:
+        with shared_tree() as docs:
+            (docs / "locked.txt").write_bytes(b"locked")
+            (docs / "locked.txt").chmod(0)
+            (docs / "closed").mkdir()
+            (docs / "closed" / "index.html").write_bytes(b"closed")
+            (docs / "closed").chmod(0o644)  # no search permission
+
+            def check() -> None:
+                for target in (b"/locked.txt", b"/closed/", b"/closed/index.html"):
+                    exchange = FakeExchange(make_request("GET", target))
+                    StaticHandler(str(docs))(exchange)
+                    assert exchange.status == 403, target
+
+            run_unprivileged(check)
