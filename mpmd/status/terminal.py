@@ -197,7 +197,8 @@ def watch(
 
     ``frame`` raises :class:`~mpmd.errors.ControlError` when the server is
     not there: at the first frame that propagates at once (nothing to
-    watch); later it is retried for ``grace`` s and then propagates.  The
+    watch); later it is retried for ``grace`` s, then :class:`ServerGone`
+    (a ControlError) is raised.  The
     cursor is shown again whatever happens.
     """
     keys = keys if keys is not None else Sleeper()
