@@ -140,16 +140,27 @@ class FailureChannel:
 
     def send(self, failure: ChildFailure) -> bool:
         """Report ``failure`` for this process; True when the master has it in full."""
-        overhead = len(json.dumps({"pid": os.getpid(), "headline": failure.headline,
-                                   "details": ""}).encode())
-        details, cut = cut_lines(failure.details, MAX_REPORT - overhead - 64)
-        payload = json.dumps({"pid": os.getpid(), "headline": failure.headline,
-                              "details": details}).encode()
-        if len(payload) > MAX_REPORT:  # a headline of its own beyond the bound
-            payload = json.dumps({"pid": os.getpid(), "headline": failure.headline[:1024],
-                                  "details": ""}).encode()
-            cut = True
+        payload, cut = _encode(failure)
         with contextlib.suppress(OSError):
             self._sender.send(payload)
             return not cut
         return False
+
+
+def _encode(failure: ChildFailure) -> tuple[bytes, bool]:
+    """The datagram for ``failure`` within MAX_REPORT bytes; (datagram, details cut?)."""
+    headline = failure.headline[:1024]  # a headline is one line: this never cuts a real one
+
+    def dump(details: str) -> bytes:
+        return json.dumps({"pid": os.getpid(), "headline": headline,
+                           "details": details}).encode()
+
+    details, cut = failure.details, headline != failure.headline
+    budget = len(failure.details.encode("utf-8", "replace"))
+    while len(payload := dump(details)) > MAX_REPORT:
+        # JSON escapes newlines and quotes: shrink by what the escaping added
+        budget -= len(payload) - MAX_REPORT + 64
+        if budget <= len(TRUNCATED) + 1:
+            return dump(""), True
+        details, cut = cut_lines(failure.details, budget)[0], True
+    return payload, cut
