@@ -15,12 +15,13 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import HELLO_APP, REPO, Server, mpmd_cli
+from harness import HELLO_APP, REPO, Server, mpmd_cli, wait_for
 
 # hello.py imports helper_a, which imports helper_b, whose function raises:
 # the test expects these files and lines in the traceback.
@@ -32,6 +33,14 @@ MISSING_APP = "import mpmd_no_such_dependency_xyz\n" + HELLO_APP
 # had to use for its one line (240 bytes).
 LONG_WORDS = " ".join(f"word{i:02d}" for i in range(60))
 LONG_APP = f"raise RuntimeError({LONG_WORDS!r})\n"
+
+
+def fetch(server: Server) -> bytes:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/", timeout=5) as r:
+            return bytes(r.read())
+    except OSError:
+        return b""
 
 
 def write_helpers(server: Server) -> None:
@@ -102,6 +111,8 @@ def test_a_long_reason_is_not_cut(make_server: Any) -> None:
 def test_reload_prints_the_whole_traceback(make_server: Any) -> None:
     server = make_server(start_servers=1)
     write_helpers(server)
+    # A child serves (has imported the good code) before the code on disk breaks.
+    wait_for(lambda: fetch(server) == b"Hello, World!", 30, "the application to serve")
     (server.root / "app" / "hello.py").write_text(BROKEN_APP)
     done = mpmd_cli(server, "reload")
     assert done.returncode == 1
@@ -183,3 +194,18 @@ def test_a_failed_start_sends_its_reason_in_status(
         f"(WSGIApp at {wsgi_app_line(server)})"
     assert expected in status, messages
     assert not any("READY=1" in m for m in messages)
+
+
+def test_single_process_mode_logs_the_traceback_itself(make_server: Any) -> None:
+    """``-X`` has no master to report to: the child's own event carries it."""
+    server = make_server(start=False, app_source=BROKEN_APP)
+    write_helpers(server)
+    server.start("-X", wait=False)
+    assert server.proc is not None
+    assert server.proc.wait(30) != 0
+    failed = server.wait_event("app_load_failed")
+    assert len(failed) == 1
+    assert failed[0]["error"].endswith(f"(WSGIApp at {wsgi_app_line(server)})")
+    assert f'File "{server.root / "app" / "helper_b.py"}", line 2, in compute\n' \
+        in failed[0]["exception"]
+    assert traceback_events(server) == failed

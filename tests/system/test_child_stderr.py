@@ -37,6 +37,11 @@ def app(environ, start_response):
             traceback.print_exc()
     elif path == "/long":
         sys.stderr.write("x" * 20000 + "\\n")
+    elif path == "/spawn-and-die":  # a grandchild keeps the pipe open
+        import subprocess
+        subprocess.Popen(["sleep", "60"])
+        os.write(2, b"spawned, now dying")
+        os.kill(os.getpid(), signal.SIGKILL)
     elif path == "/die":
         os.write(2, b"last words, no newline")
         os.kill(os.getpid(), signal.SIGKILL)
@@ -130,21 +135,37 @@ def pipes_of(pid: int) -> dict[int, str]:
 def test_no_descriptor_leaks_over_20_respawns(make_server: Any) -> None:
     server = make_server(app_source=STDERR_APP, start_servers=2, min_spare=2, max_spare=3)
     master = psutil.Process(server.pid)
+
+    def settled() -> tuple[int, int] | None:
+        """(descriptors that are not pipes, pipes) once there is one pipe per child."""
+        pipes = len(pipes_of(server.pid))
+        return (master.num_fds() - pipes, pipes) if pipes == len(server.child_pids()) else None
+
     wait_for(lambda: len(server.child_pids()) == 2, 15, "two children")
-    baseline = master.num_fds()
+    others, _ = wait_for(settled, 10, "one stderr pipe per child")
     for _ in range(20):
         victim = min(server.child_pids())
         os.kill(victim, signal.SIGKILL)
         wait_for(lambda v=victim: v not in server.child_pids()  # type: ignore[misc]
-                 and len(server.child_pids()) == 2, 15, "the child to be replaced")
-    wait_for(lambda: master.num_fds() == baseline, 10,
-             f"the master's descriptors back to {baseline} (now {master.num_fds()})")
+                 and len(server.child_pids()) >= 2, 15, "the child to be replaced")
+    wait_for(lambda: (s := settled()) is not None and s[0] == others, 10,
+             f"{others} other descriptors and one pipe per child in the master")
     # No child holds another child's pipe: each has only its own stderr.
     children = sorted(server.child_pids())
     own = {pid: pipe_inode(pid, 2) for pid in children}
     for pid in children:
-        others = set(own.values()) - {own[pid]}
-        assert not others & set(pipes_of(pid).values())
+        assert set(pipes_of(pid).values()) == {own[pid]}
+
+
+def test_a_grandchild_holding_the_pipe_does_not_keep_it_open(make_server: Any) -> None:
+    server = make_server(app_source=STDERR_APP, start_servers=1, min_spare=1)
+    with pytest.raises(OSError):
+        get(server, "/spawn-and-die")
+    wait_line(server, "spawned, now dying")  # read on reap, though no end of file came
+    exited = server.wait_event("child_exited")[0]
+    wait_for(lambda: exited["pid"] not in server.child_pids()
+             and len(pipes_of(server.pid)) == len(server.child_pids()), 15,
+             "the dead child's pipe closed in the master")
 
 
 def test_the_error_log_is_json_lines(make_server: Any, mpm: str) -> None:
