@@ -179,7 +179,7 @@ def test_k_graceful_lets_in_flight_requests_finish(
     make_server: Callable[..., Server], mpm: str
 ) -> None:
     server = make_server(mpm=mpm)
-    slow = InFlight(server, 2)
+    slow = InFlight(server, 1)
     done = mpmd_cli(server, "-k", "graceful")
     assert done.returncode == 0, done.stderr
     assert slow.outcome() == b"Hello, World!"
@@ -210,7 +210,7 @@ def test_graceful_stop_finishes_requests_and_returns_when_the_master_is_gone(
     make_server: Callable[..., Server], mpm: str, how: tuple[str, ...]
 ) -> None:
     server = make_server(mpm=mpm)
-    slow = InFlight(server, 2)
+    slow = InFlight(server, 1)
     done = mpmd_cli(server, *how)
     assert done.returncode == 0, done.stderr
     assert slow.outcome() == b"Hello, World!"
