@@ -33,7 +33,7 @@ MPMS = [m.removeprefix("mpm_").removesuffix("_module") for m in registry.availab
 TERM_AT = (0.0, 3.0, 5.0, 7.0)
 KILL_AT = 9.0
 #: How late a step may arrive on a shared, loaded machine (never early).
-LATE = 1.0
+LATE = 0.5
 EARLY = 0.05  # clock granularity between processes
 
 #: The hello app, plus a SIGTERM handler installed at import (in the child's
