@@ -12,6 +12,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import structlog
 
@@ -71,6 +72,11 @@ class Fleet:
 
     def maintain(self, generation: Generation) -> None:
         snapshot = generation.scoreboard.snapshot()
+        if generation.replacing is not None:
+            # A child being replaced and its replacement are one child's worth of
+            # capacity: counted as two spares, maintenance could retire one of
+            # them while recycling retires the other, and capacity would dip.
+            snapshot = _leaving(snapshot, generation.replacing[0])
         plan, generation.mpm_state = generation.mpm.maintain(
             generation.config.mpm_settings, snapshot, generation.mpm_state, self.clock()
         )
@@ -289,3 +295,10 @@ class Fleet:
                 board.release(info.record.slot)
             out.append((info, generation, failure))
         return out
+
+
+def _leaving(snapshot: Snapshot, slot: int) -> Snapshot:
+    """``snapshot`` with the child in ``slot`` counted as already leaving."""
+    processes = tuple(replace(p, quiescing=True) if p.slot == slot else p
+                      for p in snapshot.processes)
+    return replace(snapshot, processes=processes)
