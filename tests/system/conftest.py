@@ -1,4 +1,4 @@
-"""System-test fixtures: a real mpmd per test, under every MPM that exists."""
+"""System-test fixtures: a real mpmd per test, under each of the three MPMs."""
 
 from __future__ import annotations
 
@@ -10,11 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from harness import Server, ServerSpec
-
-from mpmd.mpm import registry
-
-MPMS = [m.removeprefix("mpm_").removesuffix("_module") for m in registry.available_modules()]
+from harness import MPMS, Server, ServerSpec
 
 
 @pytest.fixture(params=MPMS)
@@ -39,3 +35,5 @@ def make_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     yield make
     for server in started:
         server.kill_group()
+    for server in started:
+        server.events()  # every test's error log must be JSON lines, read or not

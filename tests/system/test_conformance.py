@@ -18,9 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from harness import Server, ServerSpec
-
-from mpmd.mpm import registry
+from harness import MPMS, Server, ServerSpec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "conformance"))
 
@@ -28,7 +26,6 @@ from corpus import LIMIT_DIRECTIVES, Case, load_cases, marks
 
 pytestmark = pytest.mark.slow
 
-MPMS = [m.removeprefix("mpm_").removesuffix("_module") for m in registry.available_modules()]
 CASES = load_cases()
 FOLLOWER = b"GET /follower HTTP/1.1\r\nHost: x\r\n\r\n"
 READ_TIMEOUT = 10.0

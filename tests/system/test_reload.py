@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 import urllib.request
@@ -13,7 +16,10 @@ from collections.abc import Callable
 
 import psutil
 import pytest
-from harness import LoadGen, Server, mpmd_cli, wait_for
+from harness import REPO, LoadGen, Server, mpmd_cli, wait_for
+
+sys.path.insert(0, str(REPO / "tests" / "unit" / "status"))
+from apache_auto import parse_auto
 
 pytestmark = pytest.mark.slow
 
@@ -53,22 +59,73 @@ def test_graceful_reloads_under_load_lose_nothing(
     assert len(server.events("reload_succeeded")) == 20
 
 
+THREADS = 4  # the harness's ThreadsPerChild for worker and event
+
+
+def held_connection_pids(server: Server, count: int) -> list[int]:
+    """The pid serving each of ``count`` connections held open at once."""
+    conns = [http.client.HTTPConnection("127.0.0.1", server.port, timeout=20)
+             for _ in range(count)]
+
+    def pid(conn: http.client.HTTPConnection) -> int:
+        conn.request("GET", "/pid")
+        return int(conn.getresponse().read())
+
+    try:
+        first = [pid(c) for c in conns]
+        assert [pid(c) for c in conns] == first  # kept alive: the same process again
+    finally:
+        for conn in conns:
+            conn.close()
+    return first
+
+
+def assert_serves_as(server: Server, mpm: str) -> None:
+    """Behaviour that tells the MPMs apart, not the titles the code writes."""
+    _, values = parse_auto(fetch(server, "/server-status?auto").decode("latin-1"))
+    assert values["ServerMPM"] == mpm
+    # mod_status prints the ConnsAsync* lines only for an async MPM (event)
+    assert ("ConnsTotal" in values) == (mpm == "event")
+    # prefork: one single-threaded process per worker slot (ServerLimit 8);
+    # worker/event: ThreadsPerChild worker threads per process
+    slots = 8 if mpm == "prefork" else 8 * THREADS
+    assert len(values["Scoreboard"]) == slots
+    # a prefork child is its one thread; a threaded child has its workers plus
+    # the thread that accepts (worker's listener, event's poller)
+    threads = 1 if mpm == "prefork" else THREADS + 1
+
+    def counts() -> list[int]:
+        out = []
+        for child in server.children():
+            with contextlib.suppress(psutil.Error):
+                out.append(child.num_threads())
+        return out
+
+    wait_for(lambda: (c := counts()) and set(c) == {threads}, 10,
+             f"{threads} thread(s) in every {mpm} child")
+
+
 def test_mpm_swap_under_load_loses_nothing(make_server: Callable[..., Server]) -> None:
-    server = make_server(mpm="prefork", start_servers=2)
+    server = make_server(mpm="prefork", start_servers=2, extra=STATUS_LOCATION)
+    assert_serves_as(server, "prefork")
+    # prefork serves a connection with the whole process: two held at once are
+    # two processes
+    assert len(set(held_connection_pids(server, 2))) == 2
     with LoadGen(server, clients=4) as load:
         for mpm in ["worker", "event", "prefork"]:
             server.conf.write_text(server.config_text(mpm=mpm))
             done = mpmd_cli(server, "reload")
             assert done.returncode == 0, done.stderr
-            assert f"({mpm})" in done.stdout
             wait_for(lambda m=mpm: all(f"mpmd: {m} child" in " ".join(c.cmdline())
                                        for c in server.children()), 30,
                      f"only {mpm} children")
+            assert_serves_as(server, mpm)
             before = load.snapshot()
             wait_for(lambda b=before: load.snapshot() > b + 5, 10, "requests after the swap")
     assert load.failures == []
-    master = " ".join(psutil.Process(server.pid).cmdline())
-    assert master.startswith("mpmd: master [prefork, generation 4]")
+    assert len(set(held_connection_pids(server, 2))) == 2  # prefork again
+    _, values = parse_auto(fetch(server, "/server-status?auto").decode("latin-1"))
+    assert values["ParentServerConfigGeneration"] == "4"
 
 
 def test_broken_config_reload_keeps_the_old_generation(
@@ -182,17 +239,85 @@ def test_logrotate_rename_then_reload_writes_new_files(
                for line in server.error_log.read_text().splitlines())
 
 
+class CapacitySampler:
+    """Samples ``server-status?json`` in a thread: the worker slots of the current
+    generation that can serve (busy or idle, in a child not told to stop).
+    Samples count from the first one that reaches ``floor`` (start-up done)."""
+
+    def __init__(self, server: Server, floor: int) -> None:
+        self.server, self.floor = server, floor
+        self.samples: list[int] = []
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> CapacitySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(15)
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + 120
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            try:
+                report = json.loads(fetch(self.server, "/server-status?json"))
+            except Exception as exc:  # every failure counts
+                self.errors.append(f"{type(exc).__name__}: {exc}")
+                continue
+            generation = report["server"]["generation"]
+            capacity = sum(p["busy"] + p["idle"] for p in report["processes"]
+                           if p["generation"] == generation and not p["stopping"])
+            if self.samples or capacity >= self.floor:
+                self.samples.append(capacity)
+
+
+def replacements_overlap(server: Server) -> list[str]:
+    """Each ``child_replacing`` (the master, in order) while the replacement it
+    forked for the previous one had not yet reported ``child_ready``."""
+    in_flight: int | None = None  # the slot of the replacement not yet ready
+    pending: int | None = None  # its pid, once child_started names it
+    problems = []
+    for event in server.events():
+        name = event["event"]
+        if name == "child_replacing":
+            if in_flight is not None:
+                problems.append(f"slot {event['slot']} replaced while slot {in_flight} starts")
+            in_flight, pending = event["replacement"], None
+        elif name == "child_started" and event["slot"] == in_flight:
+            pending = event["pid"]
+        elif name in ("child_ready", "child_exited") and event["pid"] == pending:
+            in_flight = pending = None  # ready, or died (the master tries again)
+    return problems
+
+
 def test_memory_recycling_replaces_children_one_at_a_time_under_load(
     make_server: Callable[..., Server], mpm: str
 ) -> None:
     # Every Python child is over 1 MB: each asks to be recycled at once, and
-    # the master must replace them one at a time without failing a request.
-    server = make_server(mpm=mpm, start_servers=2, extra="MaxMemoryPerChild 1M\n")
-    with LoadGen(server, clients=3) as load:
-        server.wait_event("child_replacing", timeout=20, count=3)
+    # the master must replace them one at a time without failing a request:
+    # fork the replacement, retire the old child once it is ready.
+    # prefork: enough children for the 3 clients, the sampler and a spare, and
+    # MaxSpareServers above them, so spare maintenance alone keeps StartServers;
+    # worker/event: MaxSpareThreads (8) is all the threads of StartServers
+    start = 5 if mpm == "prefork" else 2
+    server = make_server(mpm=mpm, start_servers=start, max_spare=8,
+                         extra="MaxMemoryPerChild 1M\n" + STATUS_LOCATION)
+    configured = start * (1 if mpm == "prefork" else THREADS)  # StartServers x slots
+    with LoadGen(server, clients=3) as load, CapacitySampler(server, configured) as sampler:
+        # replacements come one per maintenance turn (about one a second)
+        server.wait_event("child_replacing", timeout=30, count=5)
+        wait_for(lambda: len(sampler.samples) >= 50, 20, "50 capacity samples")
         asked = server.events("child_recycling")
         assert asked and asked[0]["reason"] == "max_memory_per_child"
-    assert load.failures == []
+    assert load.failures == [] and sampler.errors == []
+    assert min(sampler.samples) >= configured, sampler.samples
+    assert replacements_overlap(server) == [], [
+        (e["event"], e.get("pid"), e.get("slot"), e.get("replacement"), e["timestamp"])
+        for e in server.events() if e["event"] in ("child_replacing", "child_started",
+                                                   "child_ready", "child_exited")]
 
 
 STATUS_LOCATION = (
@@ -229,6 +354,13 @@ def auto_value(server: Server, key: str) -> str:
                 if line.startswith(f"{key}: "))
 
 
+def timed_uptime(server: Server) -> tuple[float, int, float]:
+    """(monotonic time before, ServerUptimeSeconds, monotonic time after)."""
+    start = time.monotonic()
+    uptime = int(auto_value(server, "ServerUptimeSeconds"))
+    return start, uptime, time.monotonic()
+
+
 def test_status_totals_and_uptime_survive_reloads(
     make_server: Callable[..., Server], mpm: str
 ) -> None:
@@ -237,11 +369,17 @@ def test_status_totals_and_uptime_survive_reloads(
         fetch(server)
     before = wait_for(lambda: (n if (n := int(auto_value(server, "Total Accesses"))) >= 10
                                else None), 5, "the requests to be counted")
-    uptime = int(auto_value(server, "ServerUptimeSeconds"))
+    # Uptime counts from the server's start, not the reload's: read it once the
+    # server is a few seconds old, so a reset at a reload cannot go unnoticed.
+    a1, uptime, b1 = wait_for(lambda: (r if (r := timed_uptime(server))[1] >= 3 else None),
+                              10, "the server to be 3 s old", step=0.2)
     for _ in range(2):
         assert mpmd_cli(server, "reload").returncode == 0
     server.wait_event("generation_finished", count=2)
     after = int(auto_value(server, "Total Accesses"))
     assert after >= before  # counters never go back at a reload
-    assert int(auto_value(server, "ServerUptimeSeconds")) >= uptime
+    a2, later, b2 = timed_uptime(server)
+    # Each reading is whole seconds (truncated) taken somewhere inside its
+    # fetch [a, b]: the difference is the wall-clock time between them +- 1 s.
+    assert a2 - b1 - 1 <= later - uptime <= b2 - a1 + 1, (uptime, later, a2 - b1)
     assert auto_value(server, "ParentServerConfigGeneration") == "3"

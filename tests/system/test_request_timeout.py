@@ -15,23 +15,21 @@ bytes bought), one that trickles below MinRate soon after, one that trickles
 above MinRate at the maximum, and a request that completes before the
 maximum is served.  The clients of one test run concurrently, each timed on
 its own.  A cut may come no earlier than the rule allows (``EARLY`` is timer
-granularity) and at most ``SLACK`` late (other tests share the machine).
+granularity) and only as late as scheduling makes it (see ``LATE``).
 """
 
 from __future__ import annotations
 
 import socket
+import statistics
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pytest
-from harness import Server, ServerSpec
+from harness import MPMS, Server, ServerSpec
 
-from mpmd.mpm import registry
-
-MPMS = [m.removeprefix("mpm_").removesuffix("_module") for m in registry.available_modules()]
 BASE, MAX, RATE = 1.0, 3.0, 200  # seconds, seconds, bytes per second
 EXTRA = (
     f"RequestReadTimeout header={BASE:g}-{MAX:g},MinRate={RATE} "
@@ -39,7 +37,18 @@ EXTRA = (
     "KeepAliveTimeout 5\n"  # the keep-alive client idles 1.5 s; never cut for that
 )
 EARLY = 0.2
-SLACK = 1.0
+# How late a cut may come.  The implementation cuts at the deadline itself:
+# the blocking drivers (prefork, worker) wait for exactly the time the
+# deadline leaves (mpmd.http.channel: ``min(Timeout, deadline.remaining())``),
+# and the event poller sleeps until the earliest deadline in its heap
+# (mpmd.mpm.parking.ParkingLot.timeout; a connection parked with a sooner
+# deadline wakes it).  What remains is scheduling on a loaded machine: the
+# accept that starts the server's clock after the client's, a wake-up delayed
+# by other processes.  So the median lateness of a test's cut clients may be
+# LATE, and one client (a burst of load) OUTLIER; a poller that looked at its
+# deadlines only on a one-second tick would be 0.5 s late on average.
+LATE = 0.2
+OUTLIER = 0.5
 SLOW, FAST = 0.25, 0.1  # seconds between the pieces of a slow and of a fast client
 SLOW_RATE, FAST_RATE = 10 / SLOW, 100 / FAST  # 40 B/s (below MinRate) and 1000 B/s (above)
 PARTIAL_HEAD = b"GET / HTTP/1.1\r\nHost: x\r\n"
@@ -73,6 +82,7 @@ def server(
         yield srv.start()
     finally:
         srv.kill_group()
+    srv.events()  # the error log must be JSON lines
 
 
 class Client:
@@ -189,12 +199,24 @@ def run_all(jobs: dict[str, Callable[[], Timed]]) -> dict[str, Timed]:
     return results
 
 
-def assert_cut(result: Timed, earliest: float, latest: float, what: str) -> None:
-    """408 (or a bare close) no earlier than ``earliest - EARLY``, at most SLACK after
-    ``latest`` (a slow client starved of CPU sends less, so it may be cut sooner)."""
-    assert result.status == 408 or result.raw == b"", f"{what}: {result.raw[:200]!r}"
-    assert earliest - EARLY <= result.elapsed <= latest + SLACK, (
-        f"{what}: cut after {result.elapsed:.2f} s, expected {earliest:.2f}-{latest:.2f} s")
+class Cuts:
+    """The cuts of one test: each checked on its own, their lateness together."""
+
+    def __init__(self) -> None:
+        self.lateness: dict[str, float] = {}
+
+    def check(self, result: Timed, earliest: float, latest: float, what: str) -> None:
+        """408 (or a bare close) no earlier than ``earliest - EARLY`` and at most
+        OUTLIER after ``latest`` (a slow client starved of CPU sends less, so it
+        may be cut sooner)."""
+        assert result.status == 408 or result.raw == b"", f"{what}: {result.raw[:200]!r}"
+        late = result.elapsed - latest
+        assert earliest - EARLY <= result.elapsed <= latest + OUTLIER, (
+            f"{what}: cut after {result.elapsed:.2f} s, expected {earliest:.2f}-{latest:.2f} s")
+        self.lateness[what] = late
+
+    def assert_on_time(self) -> None:
+        assert statistics.median(self.lateness.values()) <= LATE, self.lateness
 
 
 def below_rate_cut(already: int) -> float:
@@ -214,18 +236,20 @@ def test_header_stage(server: Server) -> None:
         "keepalive": lambda: keepalive_then_partial(port),
     })
     stalled = BASE + len(PARTIAL_HEAD) / RATE  # the base, plus what its first bytes bought
-    assert_cut(results["stall"], stalled, stalled, "stalled head")
+    cuts = Cuts()
+    cuts.check(results["stall"], stalled, stalled, "stalled head")
     # Below MinRate: cut soon after the base timeout, long before the maximum.
-    assert_cut(results["slow"], stalled, below_rate_cut(len(PARTIAL_HEAD)), "head below MinRate")
+    cuts.check(results["slow"], stalled, below_rate_cut(len(PARTIAL_HEAD)), "head below MinRate")
     # Above MinRate: extended up to the maximum, then cut there.
-    assert_cut(results["fast"], MAX, MAX, "head above MinRate")
+    cuts.check(results["fast"], MAX, MAX, "head above MinRate")
     # Above MinRate and complete before the maximum: served, after the base timeout.
     done = results["fast-completes"]
     assert done.status == 200 and done.raw.endswith(b"Hello, World!"), done.raw[:200]
     assert done.elapsed > BASE + EARLY
     # After a keep-alive wait longer than BASE, the next head's stage starts at its
     # first byte (Apache starts it when the request begins), not at the last response.
-    assert_cut(results["keepalive"], BASE, stalled, "second head")
+    cuts.check(results["keepalive"], BASE, stalled, "second head")
+    cuts.assert_on_time()
 
 
 def test_body_stage(server: Server) -> None:
@@ -240,9 +264,11 @@ def test_body_stage(server: Server) -> None:
         "fast-completes": lambda: trickle(port, post_head(1500), body, FAST,
                                           clock_after_head=True),
     })
-    assert_cut(results["stall"], BASE, BASE, "stalled body")
-    assert_cut(results["slow"], BASE, below_rate_cut(0), "body below MinRate")
-    assert_cut(results["fast"], MAX, MAX, "body above MinRate")
+    cuts = Cuts()
+    cuts.check(results["stall"], BASE, BASE, "stalled body")
+    cuts.check(results["slow"], BASE, below_rate_cut(0), "body below MinRate")
+    cuts.check(results["fast"], MAX, MAX, "body above MinRate")
+    cuts.assert_on_time()
     done = results["fast-completes"]
     assert done.status == 200 and done.raw.endswith(b"".join(body)), done.raw[:200]
     assert done.elapsed > BASE + EARLY

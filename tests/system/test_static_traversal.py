@@ -24,11 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from harness import Server, ServerSpec
+from harness import MPMS, Server, ServerSpec
 
-from mpmd.mpm import registry
-
-MPMS = [m.removeprefix("mpm_").removesuffix("_module") for m in registry.available_modules()]
 #: Different on every run, so a hit cannot be a coincidence.
 SECRET = f"TOP-SECRET-{secrets.token_hex(8)}".encode()
 INNER = b"inner file, fine to serve\n"

@@ -27,17 +27,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import REPO, Server, ServerSpec, running, wait_for
+from harness import MPMS, REPO, Server, ServerSpec, running, wait_for
 from prometheus_client.parser import text_string_to_metric_families
-
-from mpmd.mpm import registry
 
 sys.path.insert(0, str(REPO / "tests" / "unit" / "status"))
 from apache_auto import ASYNC, parse_auto
 
 pytestmark = pytest.mark.slow
 
-MPMS = [m.removeprefix("mpm_").removesuffix("_module") for m in registry.available_modules()]
 STATUS_CONF = """
 ScoreBoardFile {root}/mpmd.scoreboard
 ExtendedStatus On
@@ -172,14 +169,24 @@ def test_html_page(server: Server) -> None:
 
 def test_prometheus_metrics(server: Server) -> None:
     assert fetch(server, "/")[0] == 200
-    status, headers, body = fetch(server, "/metrics")
+    before = server.child_pids()
+
+    def counted() -> tuple[int, dict[str, str], bytes] | None:
+        # a request is counted once its child is done with it, just after the response
+        got = fetch(server, "/metrics")
+        families = {f.name: f for f in text_string_to_metric_families(got[2].decode())}
+        return got if families["mpmd_requests"].samples[0].value >= 1 else None
+
+    status, headers, body = wait_for(counted, 5, "the request to be counted")
+    after = server.child_pids()
     assert status == 200 and headers["Content-Type"].startswith("text/plain; version=0.0.4")
     families = {f.name: f for f in text_string_to_metric_families(body.decode())}
-    assert families["mpmd_requests"].samples[0].value >= 1
     states = {s.labels["state"]: s.value for s in families["mpmd_scoreboard"].samples}
     assert sum(states.values()) == max_request_workers(server)
     pids = {int(s.labels["pid"]) for s in families["mpmd_process_resident_memory_bytes"].samples}
-    assert pids and pids <= server.child_pids() | {server.pid} | pids  # live children
+    # one sample per live child: every child alive throughout is reported, and
+    # nothing else (not the master, not a pid that is not a child)
+    assert before & after and before & after <= pids <= before | after
     assert all(s.value > 1 << 20 for s in
                families["mpmd_process_resident_memory_bytes"].samples)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -40,21 +41,33 @@ def test_start_servers_children_with_titles(make_server: Callable[..., Server], 
     assert {e["slot"] for e in events} == {0, 1, 2}
 
 
+KILLS = 5
+# The design: a killed child is replaced on SIGCHLD, at once, not on the
+# maintenance tick (1 s, Apache's).  A reaction on the tick would take 0-1 s,
+# so a median over 5 kills under 100 ms cannot come from the tick (each kill
+# lands just after the previous replacement, i.e. just after a tick: ~1 s), and
+# 100 ms leaves a loaded 2-core machine ample room for one fork.
+REPLACED_WITHIN = 0.1
+
+
 def test_killed_child_is_replaced_at_once(make_server: Callable[..., Server], mpm: str) -> None:
     server = make_server(mpm=mpm, start_servers=2)
-    before = wait_for(lambda: (p if len(p := server.child_pids()) == 2 else None), 10, "2 children")
-    victim = min(before)
-    t0 = time.monotonic()
-    os.kill(victim, signal.SIGKILL)
-    after = wait_for(
-        lambda: (p if len(p := server.child_pids()) == 2 and victim not in p else None),
-        2.0, "a replacement child", step=0.002,
-    )
-    elapsed = time.monotonic() - t0
-    assert elapsed < 0.5, f"replacement took {elapsed:.3f} s"
-    assert len(after - before) == 1
-    exited = server.wait_event("child_exited")
-    assert exited[0]["pid"] == victim and exited[0]["signal"] == "SIGKILL"
+    pids = wait_for(lambda: (p if len(p := server.child_pids()) == 2 else None), 10, "2 children")
+    delays, victims = [], []
+    for _ in range(KILLS):
+        victim = min(pids)
+        t0 = time.monotonic()
+        os.kill(victim, signal.SIGKILL)
+        new = wait_for(
+            lambda v=victim: (p if len(p := server.child_pids()) == 2 and v not in p else None),
+            3.0, "a replacement child", step=0.002,
+        )
+        delays.append(time.monotonic() - t0)
+        assert len(new - pids) == 1
+        pids, victims = new, [*victims, victim]
+    assert statistics.median(delays) < REPLACED_WITHIN, f"replacements took {delays}"
+    exited = server.wait_event("child_exited", count=KILLS)
+    assert [(e["pid"], e["signal"]) for e in exited] == [(v, "SIGKILL") for v in victims]
     assert fetch(server, "/") == b"Hello, World!"
 
 
@@ -159,6 +172,26 @@ def test_two_mpms_are_refused(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "More than one MPM loaded." in done.stderr
     assert f"line 3 of {conf}" in done.stderr
+
+
+@pytest.mark.parametrize(("section", "message"), [
+    ("SetHandler server-statu", "unknown SetHandler 'server-statu'"),
+    ("SetHandler server-status\n    Require ip 10.0.0.300", "Require ip: '10.0.0.300'"),
+])
+def test_configtest_checks_location_handlers(tmp_path: Path, section: str, message: str) -> None:
+    # Apache's `httpd -t` fails on an unknown handler or Require provider
+    conf = tmp_path / "bad.conf"
+    conf.write_text(
+        "Listen 127.0.0.1:1\n"
+        "LoadModule mpm_prefork_module modules/mod_mpm_prefork.so\n"
+        f"<Location /server-status>\n    {section}\n</Location>\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    done = subprocess.run([sys.executable, "-m", "mpmd", "-f", str(conf), "-t"],
+                          capture_output=True, text=True, env=env, timeout=30)
+    assert done.returncode == 1, done.stderr
+    assert message in done.stderr and "Syntax OK" not in done.stderr
+    assert f"line 3 of {conf}" in done.stderr  # the <Location> line
 
 
 def test_app_that_cannot_import_stops_the_server(make_server: Callable[..., Server]) -> None:
