@@ -272,3 +272,27 @@ def test_body_stage(server: Server) -> None:
     done = results["fast-completes"]
     assert done.status == 200 and done.raw.endswith(b"".join(body)), done.raw[:200]
     assert done.elapsed > BASE + EARLY
+
+
+LONE, STAGGER = 5, 0.2  # clients, seconds between their starts
+LONE_LATE = 0.1
+
+
+def test_stalled_heads_alone_are_cut_at_their_deadlines(server: Server) -> None:
+    # With other clients trickling (the tests above), their bytes wake the event
+    # poller often enough to hide one that sleeps past a deadline.  Here nothing
+    # is sent after the partial heads, so only the deadline can end each wait.
+    # The starts are STAGGER apart, so the deadlines fall at five evenly spread
+    # phases of any fixed tick: a poller that looked on a 0.5 s tick would be
+    # 0.2 s late in the median, one on a 1 s tick 0.4 s; the design is on time
+    # (see LATE), and LONE_LATE leaves scheduling a tenth of a second.
+    def stalled(delay: float) -> Timed:
+        time.sleep(delay)  # pacing the start, not waiting for the server
+        return trickle(server.port, PARTIAL_HEAD, [], 0)
+
+    results = run_all({f"stall{i}": lambda i=i: stalled(i * STAGGER) for i in range(LONE)})
+    deadline = BASE + len(PARTIAL_HEAD) / RATE
+    cuts = Cuts()
+    for name, result in results.items():
+        cuts.check(result, deadline, deadline, name)
+    assert statistics.median(cuts.lateness.values()) <= LONE_LATE, cuts.lateness
