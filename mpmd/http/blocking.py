@@ -45,7 +45,7 @@ from mpmd.http.connection import MAX_DRAIN, HTTPConnection
 from mpmd.http.errors import LocalProtocolError, RemoteProtocolError
 from mpmd.http.events import NEED_DATA, Request
 from mpmd.http.exchange import Address, Handler, Transaction
-from mpmd.http.socket_exchange import UNPARSED, BodyReader, SocketExchange
+from mpmd.http.socket_exchange import UNPARSED, BodyReader, SocketExchange, refused_request
 from mpmd.http.timeouts import Clock, ReadDeadline
 
 
@@ -203,7 +203,9 @@ class _Session:
             event = self._ch.next_event(deadline)
         except TimeoutError:
             if self._ch.bytes_in > self._in0:  # part of a request came: say why we close
-                self._reject(RemoteProtocolError("request header read timeout", 408))
+                error = RemoteProtocolError("request header read timeout", 408)
+                error.request_line = self._ch.conn.received_line()
+                self._reject(error)
             return None
         except RemoteProtocolError as error:
             self._reject(error)
@@ -229,6 +231,7 @@ class _Session:
             self._handler(exchange)
             exchange.finish()
         except RemoteProtocolError as error:  # from reading the body: 400, 408, 413
+            log_rejection(error)
             self._fail_response(exchange, error.error_status_hint, str(error))
         except Exception as exc:
             if self._ch.broken:
@@ -264,8 +267,9 @@ class _Session:
         """Answer a request that never reached a handler (malformed, timed out)."""
         self._ch.conn.fail(error)
         self._ch.mark_start()
+        log_rejection(error)
         body = BodyReader(self._ch, UNPARSED, self._settings.read_timeout.body)
-        exchange = self._exchange(UNPARSED, body)
+        exchange = self._exchange(refused_request(error.request_line), body)
         exchange.respond_error(error.error_status_hint, str(error))
         self._report(exchange)
 
@@ -319,6 +323,19 @@ class HttpDate:
         if second != cached[0]:
             cached = self._cached = (second, formatdate(second, usegmt=True))
         return cached[1]
+
+
+def log_rejection(error: RemoteProtocolError) -> None:
+    """``request_rejected`` at debug level: the client's page says what is wrong
+    in HTTP's terms; the parser's own words (``detail``) are for the operator."""
+    line = error.request_line
+    structlog.get_logger().debug(
+        "request_rejected",
+        status=error.error_status_hint,
+        reason=str(error),
+        detail=error.detail,
+        request_line=None if line is None else line.decode("latin-1"),
+    )
 
 
 def _set_nodelay(sock: socket.socket) -> None:

@@ -152,6 +152,11 @@ class HTTPConnection:
         to a worker thread.  Consumes nothing."""
         return bool(self._reader.events) or self._eof
 
+    def received_line(self) -> bytes | None:
+        """The request line of a request head still incomplete, once all of that
+        line came (what a 408 is logged with, as Apache's ``%r``)."""
+        return self._reader.received_line()
+
     def receive_data(self, data: bytes) -> None:
         """Hand over bytes read from the peer; ``b""`` means it closed its side (EOF)."""
         if self._eof:

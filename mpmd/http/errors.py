@@ -5,6 +5,11 @@ protocol (the driver answers with ``error_status_hint`` and closes), and
 :class:`LocalProtocolError` when our own caller misused the API (a bug, or a
 handler that wrote more than its Content-Length).  Both carry the status a
 server should answer with, so a driver never has to guess.
+
+The message of a :class:`RemoteProtocolError` is for the client (the error
+page): it says what is wrong in HTTP's terms.  ``detail`` is for the error log
+(llhttp's own wording, say); ``request_line`` is the request line as the client
+sent it, when one was received, for the access log.
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ class ProtocolError(MpmdError):
 
     error_status_hint: int
 
-    def __init__(self, message: str, error_status_hint: int = 400) -> None:
+    def __init__(self, message: str, error_status_hint: int = 400, *, detail: str = "") -> None:
         super().__init__(message)
         self.error_status_hint = error_status_hint
+        self.detail = detail or message
 
 
 class RemoteProtocolError(ProtocolError):
@@ -28,6 +34,9 @@ class RemoteProtocolError(ProtocolError):
     After one of these the connection must close; the core refuses further
     events.
     """
+
+    #: The request line as received (without its CRLF), if one was; set by the reader.
+    request_line: bytes | None = None
 
 
 class LocalProtocolError(ProtocolError):

@@ -29,6 +29,9 @@ class Request:
     expect_continue: bool  # "Expect: 100-continue" was sent
     content_length: int | None  # None: no Content-Length (chunked or no body)
     chunked: bool
+    #: The request line as sent, when "method target HTTP/version" would not
+    #: say it (HTTP/1.2 served as 1.1, a refused request); else empty.
+    request_line: bytes = b""
 
     def header(self, name: bytes) -> bytes | None:
         """The first value of header ``name`` (case-insensitive, lower-case argument)."""

@@ -18,98 +18,52 @@ Guarantees:
   across reads a head may not exceed LimitRequestLine + LimitRequestFields x
   LimitRequestFieldSize bytes (431), nor may the non-data bytes of a chunked
   body (chunk lines, trailers) grow past that plus 1 KiB per chunk (400).
+- llhttp stays the authority on framing.  The reader feeds it in pieces that
+  end where it must look (a head's end, a Content-Length body's end, a
+  trailer line): splitting never changes what llhttp parses.  Inside a chunked
+  body it feeds each chunk-size line alone, with the BWS RFC 9112 §7.1.1
+  allows around ``;`` and ``=`` removed (see :mod:`mpmd.http.wire`), and the
+  chunk data as sent; nothing else is ever rewritten.  Requests without a
+  chunked body pay one ``find`` per read for this.
+- A refused request carries its request line as sent (``request_line``), and
+  ``HTTP/1.2`` .. ``1.9`` is served as 1.1 (RFC 9112 §2.6).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 
 import httptools
 
 from mpmd.config.model import RequestLimits
+from mpmd.http.chunklines import ChunkLines
 from mpmd.http.errors import RemoteProtocolError
 from mpmd.http.events import ConnectionClosed, Data, EndOfMessage, Event, Request
+from mpmd.http.head import NOTED, Head
+from mpmd.http.wire import FORBIDDEN_TRAILERS, public_reason, request_line, served_as_http11
 
 _END = EndOfMessage()
 _CLOSED = ConnectionClosed()
 _OWS = (b" ", b"\t")
-#: Header names the head checks need (lower case); all others pass untouched.
-_NOTED = frozenset((b"content-length", b"transfer-encoding", b"host", b"expect"))
 #: llhttp reasons that mean "not HTTP/1.x" (505, RFC 9110 §15.6.6); "PRI" is HTTP/2's preface.
 _VERSION_ERRORS = frozenset(("Invalid HTTP version", "Pause on PRI/Upgrade"))
 #: Used only to bound head memory when LimitRequestFields is 0 (unlimited, as Apache).
 _UNLIMITED_FIELDS_BOUND = 10_000
 #: Allowance for one chunk-size line with extensions, in the chunked overhead budget.
 _CHUNK_LINE_ALLOWANCE = 1024
-
-
-class _Head:
-    """The request head being collected: target, fields, and what the checks need."""
-
-    __slots__ = ("expect", "fields", "hosts", "length", "limits", "te", "url")
-
-    def __init__(self, limits: RequestLimits) -> None:
-        self.limits = limits
-        self.url = b""
-        self.fields: list[tuple[bytes, bytes]] = []
-        self.length: bytes | None = None
-        self.te: bytes | None = None
-        self.expect: bytes | None = None
-        self.hosts = 0
-
-    def add_url(self, piece: bytes, parser: httptools.HttpRequestParser) -> None:
-        self.url += piece
-        limit = self.limits.line
-        # Apache's LimitRequestLine counts "METHOD SP target SP HTTP/1.1" (414).
-        if len(self.url) + 10 > limit and len(self.url) + len(parser.get_method()) + 10 > limit:
-            raise RemoteProtocolError("request line exceeds LimitRequestLine", 414)
-
-    def note(self, lname: bytes, value: bytes) -> None:
-        """Remember a field the checks in :meth:`build` need (``lname`` in _NOTED)."""
-        if lname == b"content-length":
-            self.length = value  # llhttp already refused duplicates and non-digits
-        elif lname == b"transfer-encoding":
-            self.te = value if self.te is None else self.te + b"," + value
-        elif lname == b"host":
-            self.hosts += 1
-        else:
-            self.expect = value if self.expect is None else self.expect + b"," + value
-
-    def build(self, parser: httptools.HttpRequestParser) -> Request:
-        version: str = parser.get_http_version()
-        if version != "1.1" and version != "1.0":
-            raise RemoteProtocolError(f"HTTP/{version} is not supported", 505)
-        method: str = parser.get_method().decode("ascii")
-        if method == "CONNECT":  # a tunnel needs a proxy; we are an origin server
-            raise RemoteProtocolError("CONNECT is not supported", 501)
-        if self.url == b"*" and method != "OPTIONS":  # RFC 9112 §3.2.4: OPTIONS only
-            raise RemoteProtocolError("asterisk-form request-target with a method but OPTIONS")
-        chunked = self.te is not None and _check_transfer_coding(self.te, version)
-        length = None if self.length is None else int(self.length)
-        _check_host(self.hosts, version)
-        if length is not None and self.limits.body and length > self.limits.body:
-            raise RemoteProtocolError("request body exceeds LimitRequestBody", 413)
-        expect = self.expect is not None and _expects_continue(self.expect, version)
-        path, query = _split_target(self.url)
-        return Request(
-            method=method,
-            target=self.url,
-            path=path,
-            query=query,
-            http_version=version,
-            headers=tuple(self.fields),
-            keep_alive=parser.should_keep_alive(),
-            expect_continue=expect,
-            content_length=length,
-            chunked=chunked,
-        )
+#: Bytes of a request line kept across reads for ``request_line`` (beyond
+#: LimitRequestLine llhttp or the 414 check has stopped already).
+_LINE_SLACK = 64
 
 
 class RequestReader:
     """Feeds llhttp and queues events; the httptools protocol object is ``self``."""
 
     __slots__ = (
+        "_as_sent",
         "_body_bytes",
+        "_chunk_lines",
         "_chunked",
         "_chunks",
         "_closed_input",
@@ -122,11 +76,13 @@ class RequestReader:
         "_keep_alive",
         "_length",
         "_limits",
+        "_line",
         "_max_fields",
         "_max_head",
         "_overhead",
         "_parser",
         "_raw_left",
+        "_tail",
         "_trailers",
         "completed",
         "events",
@@ -143,15 +99,26 @@ class RequestReader:
         self.completed = 0
         self._failed = self._closed_input = self._crossed = False
         self._in_message = self._in_head = self._chunked = self._keep_alive = False
-        self._head = _Head(limits)
+        self._head = Head(limits)
         self._trailers: list[tuple[bytes, bytes]] | None = None
         self._length: int | None = None
         self._head_bytes = self._body_bytes = self._chunks = self._overhead = self._raw_left = 0
+        #: Inside a chunked body: where its chunk lines are.
+        self._chunk_lines: ChunkLines | None = None
+        #: The current message from its start while its head spans reads (first line only).
+        self._line: bytes | None = None
+        self._tail = b""  # the last bytes of the previous read while a head spans reads
+        self._as_sent: bytes | None = None  # the request line of an HTTP/1.2 served as 1.1
 
     def feed(self, data: bytes) -> None:
         """Parse ``data``; results (or an error) go to ``events``."""
         while data and not (self._failed or self._closed_input):
-            data = self._feed_raw(data) if self._raw_left else self._parse(data)
+            if self._in_message and not self._in_head:
+                data = self._feed_body(data)
+            elif self._in_message or data.find(b"\r\n\r\n") != len(data) - 4:
+                data = self._feed_split(data)
+            else:  # the common case, inlined: one whole head, between messages
+                data = self._parse(data, True)
 
     def feed_eof(self) -> None:
         """The client closed its side: fine between requests, an error within one."""
@@ -161,6 +128,13 @@ class RequestReader:
             self._fail(RemoteProtocolError("connection closed in the middle of a request"))
         else:
             self.events.append(_CLOSED)
+
+    def received_line(self) -> bytes | None:
+        """The request line of a head still incomplete, if all of that line came."""
+        line = self._line
+        if not self._in_head or line is None or b"\n" not in line:
+            return None
+        return request_line(line)
 
     @property
     def mid_message(self) -> bool:
@@ -179,7 +153,7 @@ class RequestReader:
 
     def on_message_begin(self) -> None:
         self._crossed = self._in_message = self._in_head = True
-        self._head = _Head(self._limits)
+        self._head = Head(self._limits)
         self._trailers = None
         self._head_bytes = self._body_bytes = self._chunks = self._overhead = 0
 
@@ -192,6 +166,8 @@ class RequestReader:
         if self._in_head:
             fields = self._head.fields
         else:  # after the head: a trailer field of a chunked body
+            if name.lower() in FORBIDDEN_TRAILERS:
+                raise RemoteProtocolError("a field that is not allowed in a trailer section")
             self._trailers = fields = self._trailers or []
         fields.append((name, value))
         # LimitRequestFieldSize counts "name: value"; both limits answer 431 (RFC 6585 §5).
@@ -201,12 +177,17 @@ class RequestReader:
             raise RemoteProtocolError("too many header fields (LimitRequestFields)", 431)
         if self._in_head:
             lname = name.lower()
-            if lname in _NOTED:
+            if lname in NOTED:
                 self._head.note(lname, value)
 
     def on_headers_complete(self) -> None:
+        request = self._head.build(self._parser)  # raises with _in_head still set
         self._crossed, self._in_head = True, False
-        request = self._head.build(self._parser)
+        if self._as_sent is not None:  # rare: an HTTP/1.2 served as 1.1
+            request = dataclasses.replace(request, request_line=self._as_sent)
+            self._as_sent = None
+        if request.chunked:  # _feed_split checks that the body starts a piece
+            self._chunk_lines = ChunkLines(self._max_head + _CHUNK_LINE_ALLOWANCE)
         self._chunked, self._length, self._keep_alive = (
             request.chunked,
             request.content_length,
@@ -232,8 +213,88 @@ class RequestReader:
 
     # -- internals --
 
-    def _parse(self, data: bytes) -> bytes:
-        """Feed llhttp; returns the bytes it left unparsed after an Upgrade pause."""
+    def _feed_body(self, data: bytes) -> bytes:
+        if self._raw_left:
+            return self._feed_raw(data)
+        if self._chunk_lines is not None:
+            return self._feed_chunk_lines(self._chunk_lines, data)
+        return self._feed_split(data)
+
+    def _feed_split(self, data: bytes) -> bytes:
+        """Feed llhttp up to the next place the reader must look at; returns the rest.
+
+        That place is a head's end (the first CRLFCRLF: llhttp in strict mode
+        ends a head nowhere else), a Content-Length body's end, or a trailer
+        line's end.  So every piece that starts between messages starts a
+        message, and a chunked body's first byte starts a piece.
+        """
+        spanning = self._in_head  # this read continues a head
+        if not self._in_message or spanning:
+            end = data.find(b"\r\n\r\n")
+            cut = end + 4 if end >= 0 else 0
+            if spanning and self._tail:  # the CRLFCRLF may straddle the reads
+                end = (self._tail + data[:3]).find(b"\r\n\r\n")
+                cut = end + 4 - len(self._tail) if end >= 0 else cut
+        elif self._chunked:  # the trailer section: one line at a time
+            cut = data.find(b"\n") + 1
+        else:
+            cut = (self._length or 0) - self._body_bytes
+        piece = data if cut <= 0 or cut >= len(data) else data[:cut]
+        tail = self._tail if spanning else b""
+        scanning = self._chunk_lines is not None
+        leftover = self._parse(piece, not self._in_message)
+        if self._in_head:
+            self._keep_line(piece, spanning)
+        elif self._chunk_lines is not None and not scanning:
+            self._check_chunk_start(tail + piece)
+        rest = b"" if piece is data else data[len(piece) :]
+        return leftover + rest if leftover else rest
+
+    def _keep_line(self, piece: bytes, spanning: bool) -> None:
+        """The head goes on in the next read: keep its first line (and the last bytes)."""
+        self._tail = (self._tail + piece)[-3:] if spanning else piece[-3:]
+        line = self._line
+        if not spanning:
+            line = piece.lstrip(b"\r\n")
+        elif line is None or b"\n" in line:
+            return
+        else:
+            line += piece
+        self._line = line[: self._limits.line + _LINE_SLACK]
+
+    def _check_chunk_start(self, head_end: bytes) -> None:
+        """A chunked request's head ended in this piece: scan its chunk lines
+        (see :mod:`mpmd.http.chunklines`) only if llhttp provably stands at the
+        body's first byte (the piece ended with the head's CRLFCRLF, no chunk
+        seen); otherwise llhttp parses the body alone, strictly.  A whole head
+        fed alone (the inlined case in :meth:`feed`) always ends its piece.
+        """
+        if not (self._in_message and not self._chunks and head_end.endswith(b"\r\n\r\n")):
+            self._chunk_lines = None
+
+    def _feed_chunk_lines(self, lines: ChunkLines, data: bytes) -> bytes:
+        """Inside a chunked body: llhttp gets it with BWS removed from the size lines."""
+        try:
+            piece, rest, count = lines.scan(data)
+        except RemoteProtocolError as error:
+            self._fail(error)
+            return b""
+        before = self._chunks
+        if piece:
+            self._parse(piece)
+        if self._failed:
+            return b""
+        if lines.bad or self._chunks - before != count:  # llhttp and we disagree: never serve
+            self._fail(RemoteProtocolError("malformed chunked request body", detail=repr(piece)))
+        elif lines.finished:  # the last chunk: the trailer section follows, line by line
+            self._chunk_lines = None
+        return rest
+
+    def _parse(self, data: bytes, idle: bool = False) -> bytes:
+        """Feed llhttp; returns the bytes it left unparsed after an Upgrade pause.
+
+        ``idle``: no message was under way, so ``data`` starts the next one.
+        """
         self._crossed = False
         body_before = self._body_bytes
         try:
@@ -242,11 +303,36 @@ class RequestReader:
             return data[upgrade.args[0] :]
         except httptools.HttpParserError as exc:
             if not self._closed_input:  # else: llhttp refusing bytes after "close"
-                self._fail(_translate(exc))
+                return self._refused(exc, data, idle)
             return b""
         if not self._crossed:  # the whole read fell inside one phase of one message
             self._account(len(data), self._body_bytes - body_before)
         return b""
+
+    def _refused(self, exc: httptools.HttpParserError, data: bytes, idle: bool) -> bytes:
+        """llhttp (or a callback) refused ``data``: queue the error, with the request line."""
+        error = _translate(exc, self._in_head)
+        if self._in_head:  # no Request went out for this message: say what was received
+            head = data if idle else (self._line or b"") + data
+            if error.error_status_hint == 505 and self._as_sent is None:
+                fixed = served_as_http11(head)
+                if fixed is not None:
+                    return self._serve_as_http11(head, fixed)
+            error.request_line = self._as_sent or request_line(head)[: self._limits.line]
+        self._fail(error)
+        return b""
+
+    def _serve_as_http11(self, head: bytes, fixed: bytes) -> bytes:
+        """RFC 9112 §2.6: parse the message again, from its start, as HTTP/1.1.
+
+        llhttp refuses any minor version but 0 and 1 in the request line, so a
+        fresh parser gets the bytes received so far with the digit replaced;
+        the access log keeps the line as sent.
+        """
+        self._as_sent = request_line(head)
+        self._parser = httptools.HttpRequestParser(self)
+        self._in_message = self._in_head = False
+        return self._parse(fixed, True)
 
     def _feed_raw(self, data: bytes) -> bytes:
         """The Content-Length body of an Upgrade request, which llhttp will not parse.
@@ -286,38 +372,6 @@ class RequestReader:
         self._failed = True
 
 
-def _check_transfer_coding(value: bytes, version: str) -> bool:
-    """Accept exactly ``chunked`` (True); refuse everything else.
-
-    - HTTP/1.0 with Transfer-Encoding: framing is faulty (RFC 9112 §6.1) -> 400.
-    - chunked not last, or twice: length undeterminable (RFC 9112 §6.3 item 4,
-      §7.1) -> 400.  llhttp already refuses most of these shapes.
-    - chunked last after other codings ("gzip, chunked"): a coding we do not
-      implement (RFC 9112 §6.1 SHOULD) -> 501.
-    """
-    if version == "1.0":
-        raise RemoteProtocolError("Transfer-Encoding in an HTTP/1.0 request")
-    codings = [coding.strip().lower() for coding in value.split(b",")]
-    if codings == [b"chunked"]:
-        return True
-    if codings[-1] != b"chunked" or b"chunked" in codings[:-1]:
-        raise RemoteProtocolError("invalid Transfer-Encoding")
-    raise RemoteProtocolError("unsupported transfer coding", 501)
-
-
-def _check_host(count: int, version: str) -> None:
-    """RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host, or any with several."""
-    if count > 1 or (count == 0 and version == "1.1"):
-        raise RemoteProtocolError("missing or repeated Host header")
-
-
-def _expects_continue(value: bytes, version: str) -> bool:
-    """RFC 9110 §10.1.1: only 100-continue is known (else 417); ignored in HTTP/1.0."""
-    if value.strip().lower() != b"100-continue":
-        raise RemoteProtocolError("unsupported expectation", 417)
-    return version == "1.1"
-
-
 def _upgrade_body(request: Request) -> int:
     """Body length of an Upgrade request, which we serve as a normal request."""
     if request.chunked:
@@ -325,35 +379,24 @@ def _upgrade_body(request: Request) -> int:
     return request.content_length or 0
 
 
-def _split_target(target: bytes) -> tuple[bytes, bytes]:
-    """(path, query) of a request-target in origin, absolute or asterisk form (RFC 9112 §3.2)."""
-    if b"#" in target:  # never valid in a request-target, but llhttp lets it through
-        target = target.partition(b"#")[0]
-    if target[:1] == b"/":
-        path, _, query = target.partition(b"?")
-        return path, query
-    if target == b"*":
-        return target, b""
-    try:
-        url = httptools.parse_url(target)
-    except httptools.HttpParserError as exc:
-        raise RemoteProtocolError("invalid request target") from exc
-    return url.path or b"/", url.query or b""
+def _translate(exc: httptools.HttpParserError, in_head: bool) -> RemoteProtocolError:
+    """One llhttp error as the RemoteProtocolError a driver answers with.
 
-
-def _translate(exc: httptools.HttpParserError) -> RemoteProtocolError:
-    """One llhttp error as the RemoteProtocolError a driver answers with."""
+    The message says what is wrong in HTTP's terms; llhttp's wording, which
+    names its own states, is the ``detail`` for the error log.
+    """
     if isinstance(exc, httptools.HttpParserCallbackError):
         cause = exc.__context__  # httptools puts our callback's exception here
         if isinstance(cause, RemoteProtocolError):
             return cause
         if cause is not None and not isinstance(cause, Exception):
             raise cause  # KeyboardInterrupt, SystemExit: not ours to swallow
-        error = RemoteProtocolError(f"request parsing failed: {cause!r}")
+        error = RemoteProtocolError("the request could not be parsed", detail=repr(cause))
         error.__cause__ = cause
         return error
+    reason = str(exc)
     if isinstance(exc, httptools.HttpParserInvalidMethodError):
-        return RemoteProtocolError("unknown request method", 501)  # RFC 9110 §9.1
-    if str(exc) in _VERSION_ERRORS:
-        return RemoteProtocolError("unsupported HTTP version", 505)
-    return RemoteProtocolError(f"malformed request: {exc}")
+        return RemoteProtocolError("request method not implemented", 501, detail=reason)
+    if reason in _VERSION_ERRORS:  # RFC 9110 §15.6.6
+        return RemoteProtocolError("HTTP version not supported", 505, detail=reason)
+    return RemoteProtocolError(public_reason(reason, in_head), detail=reason)

@@ -13,7 +13,9 @@ worker for whole connections, event for single requests).
 
 from __future__ import annotations
 
+import dataclasses
 import html
+import re
 from collections.abc import Callable, Iterator
 from http import HTTPStatus
 from typing import BinaryIO
@@ -28,7 +30,7 @@ from mpmd.http.framing import check_headers
 from mpmd.http.timeouts import ReadDeadline
 
 #: Stands in for the request when none could be parsed (a 400 or 408 answered
-#: before a head was complete): ``method == ""``.  Access logs print "-".
+#: before a head was complete): ``method == ""``.  Access logs print "-" for ``%r``.
 UNPARSED = Request(
     method="",
     target=b"",
@@ -41,6 +43,29 @@ UNPARSED = Request(
     content_length=None,
     chunked=False,
 )
+
+
+_VERSION = re.compile(rb"HTTP/([0-9]\.[0-9])\Z")
+
+
+def refused_request(line: bytes | None) -> Request:
+    """The request a refused one is logged as: the request line as sent (Apache's
+    ``%r`` is ``the_request``), and what of method, target and version it gives."""
+    if not line:
+        return UNPARSED
+    words = line.split(b" ")
+    version = _VERSION.match(words[-1]) if len(words) > 2 else None
+    target = b" ".join(words[1:-1] if version else words[1:])
+    path, _, query = target.partition(b"?")
+    return dataclasses.replace(
+        UNPARSED,
+        method=words[0].decode("latin-1"),
+        target=target,
+        path=path,
+        query=query,
+        http_version=version[1].decode("ascii") if version else "1.1",
+        request_line=line,
+    )
 
 
 class BodyReader:
@@ -271,11 +296,35 @@ def _phrase(status: int) -> str:
         return "Error"
 
 
+#: Apache 2.4's sentence per status (http_protocol.c, get_canned_error_string),
+#: for the statuses the drivers answer themselves.
+_SENTENCES: dict[int, str] = {
+    400: "Your browser sent a request that this server could not understand.<br />\n",
+    408: "Server timeout waiting for the HTTP request from the client.\n",
+    413: "The amount of data provided in\nthe request exceeds the capacity limit.\n",
+    414: "The requested URL's length exceeds the capacity\nlimit for this server.<br />\n",
+    417: (
+        "The expectation given in the Expect request-header\n"
+        "field could not be met by this server.\n"
+    ),
+    431: "A request header field or the header section\nexceeds this server's limit.\n",
+    500: (
+        "The server encountered an internal error or\n"
+        "misconfiguration and was unable to complete\n"
+        "your request.\n"
+    ),
+    501: "The request method is not supported by this server.<br />\n",
+    505: "The HTTP version of the request is not supported by this server.\n",
+}
+
+
 def _error_page(status: int, phrase: str, detail: str) -> bytes:
-    paragraph = f"<p>{html.escape(detail)}</p>\n" if detail else ""
+    """Apache's error document: its sentence, then what is wrong (HTML-escaped)."""
+    sentence = _SENTENCES.get(status, "")
+    note = f"{html.escape(detail[:1].upper() + detail[1:])}.\n" if detail else ""
     text = (
-        "<!DOCTYPE html>\n<html><head>\n"
-        f"<title>{status} {phrase}</title>\n</head><body>\n<h1>{phrase}</h1>\n"
-        f"{paragraph}</body></html>\n"
+        '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n'
+        f"<html><head>\n<title>{status} {phrase}</title>\n</head><body>\n"
+        f"<h1>{phrase}</h1>\n<p>{sentence}{note}</p>\n</body></html>\n"
     )
     return text.encode("latin-1", "replace")

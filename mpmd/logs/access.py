@@ -172,7 +172,12 @@ def _virtual_host_item(server_host: str) -> Item:
 
 
 def _request_line(txn: Transaction) -> str:
+    """``%r``: the request line as sent (Apache's ``the_request``), "-" if none came."""
     request = txn.request
+    if request.request_line:  # refused, or HTTP/1.2 served as 1.1: the bytes as sent
+        return escape(request.request_line)
+    if not request.method:
+        return "-"
     line = b"%s %s HTTP/%s" % (request.method.encode("latin-1"), request.target,
                                request.http_version.encode("latin-1"))
     return escape(line)

@@ -330,7 +330,6 @@ def test_bad_chunks_fail_the_body(body: bytes) -> None:
         (b"GET / HTTP/1.1\nHost: h\n\n", 400),
         (b"GET /a b HTTP/1.1\r\nHost: h\r\n\r\n", 400),
         (b"GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505),
-        (b"GET / HTTP/1.2\r\nHost: h\r\n\r\n", 505),
         (b"GET / HTTP/0.9\r\n\r\n", 505),
         (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505),
         (b"FOO / HTTP/1.1\r\nHost: h\r\n\r\n", 501),
