@@ -6,6 +6,7 @@ root master whose children serve as ``nobody``."""
 from __future__ import annotations
 
 import grp
+import json
 import os
 import pwd
 import re
@@ -184,7 +185,22 @@ def test_sd_notify_ready_reloading_watchdog_stopping(
     try:
         server.start(wait=False)
         ready = receiver.wait(starts_with("READY=1"), 15, "READY=1")
-        assert server.try_connect()  # READY only once children serve
+        # READY only once children serve: freeze the whole server the moment
+        # READY arrives; a child must already be accepting (an idle worker on
+        # the scoreboard, not one still starting), and a request sent while
+        # the master cannot fork is answered once the group runs again.
+        os.killpg(server.pid, signal.SIGSTOP)
+        try:
+            status = mpmd_cli(server, "status", "--json", timeout=30)
+            for child in server.children():  # the master stays stopped: it cannot fork
+                os.kill(child.pid, signal.SIGCONT)
+            answer = fetch(server.port, timeout=10)
+        finally:
+            os.killpg(server.pid, signal.SIGCONT)
+        assert status.returncode == 0, status.stderr
+        processes = json.loads(status.stdout)["processes"]
+        assert any(p["idle"] >= 1 and not p["stopping"] for p in processes), processes
+        assert answer == b"Hello, World!"
         assert "STATUS=" in ready
         receiver.wait(lambda m: m == "WATCHDOG=1", 5, "a watchdog ping")
         receiver.wait(lambda m: m == "WATCHDOG=1", 5, "a second watchdog ping")
