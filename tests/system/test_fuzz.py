@@ -367,10 +367,14 @@ def log_trouble(server: Server) -> list[str]:
 @pytest.mark.parametrize("seed", [pytest.param(SEED, id=f"seed={SEED}")])
 def test_fuzz(make_server: Callable[..., Server], mpm: str, seed: int) -> None:
     # Nothing retires a child: MaxSpare* cover every slot, MaxConnectionsPerChild 0.
-    server = make_server(mpm=mpm, start_servers=4 if mpm == "prefork" else 2, server_limit=8,
+    start = 4 if mpm == "prefork" else 2
+    server = make_server(mpm=mpm, start_servers=start, server_limit=8,
                          min_spare=1, max_spare=8, min_spare_threads=1, max_spare_threads=32,
                          max_conn=0, extra=EXTRA)
-    children = server.child_pids()
+    # the children that serve (each said child_ready), not whatever exists once
+    # the port is bound: possibly none yet, and an empty set proves nothing
+    children = {e["pid"] for e in server.wait_event("child_ready", timeout=30, count=start)}
+    assert len(children) == start and children <= server.child_pids()
     rng = random.Random(seed)
     started, done = time.monotonic(), list[Outcome]()
     with ThreadPoolExecutor(max_workers=BATCH) as pool:
