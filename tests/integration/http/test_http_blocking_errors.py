@@ -197,3 +197,32 @@ def test_client_vanishing_mid_response_ends_quietly(start_server: StartServer) -
         client.sock.close()  # linger 0: a reset
         assert server.wait() == [1]
     assert [e for e in logs if e["event"] == "request_handler_failed"] == []
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "sentence"),
+    [
+        (b"GET / HTTX/1.1\r\nHost: t\r\n\r\n", 400, b"Malformed request line."),
+        (b"GET / HTTP/1.1\r\nHost: t\r\nNo colon\r\n\r\n", 400, b"Malformed header field."),
+        (b"BREW /pot HTTP/1.1\r\nHost: t\r\n\r\n", 501, b"Request method not implemented."),
+    ],
+)
+def test_the_error_page_says_what_is_wrong_and_the_log_says_more(
+    start_server: StartServer, request_bytes: bytes, status: int, sentence: bytes
+) -> None:
+    server = start_server(hello)
+    client = server.connect()
+    with capture_logs() as logs:
+        client.send(request_bytes)
+        response = client.response()
+        assert server.wait() == [0]
+    assert response.status == status
+    # Apache's page shape: its doctype, title and heading, then what is wrong.
+    assert response.body.startswith(b'<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n')
+    assert b"<title>%d " % status in response.body and sentence in response.body
+    for internal in (b"Expected", b"Invalid", b"RTSP", b"token", b"encountered"):
+        assert internal not in response.body
+    [event] = [e for e in logs if e["event"] == "request_rejected"]
+    assert event["log_level"] == "debug" and event["status"] == status
+    assert event["detail"] != event["reason"]  # llhttp's own words, for the operator
+    assert event["request_line"] == request_bytes.partition(b"\r\n")[0].decode()

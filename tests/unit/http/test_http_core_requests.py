@@ -360,3 +360,99 @@ def test_after_an_error_the_core_refuses_everything() -> None:
             conn.next_event()
     assert not conn.keep_alive
     assert conn.states[0] is State.ERROR
+
+
+# -- refused requests keep their request line; the client sees no parser internals --
+
+
+def _refusal(data: bytes, how: str) -> RemoteProtocolError:
+    conn = HTTPConnection(RequestLimits())
+    for piece in pieces(data, how):
+        conn.receive_data(piece)
+    for _ in range(100):
+        try:
+            event = conn.next_event()
+        except RemoteProtocolError as error:
+            return error
+        assert event is not NEED_DATA, "no error was raised"
+        if event is PAUSED:  # a good request before the bad one: answer it
+            conn.send_response(200, "OK", [("Content-Length", "0")])
+            conn.send_eom()
+            conn.start_next_cycle()
+    raise AssertionError("no error was raised")
+
+
+@pytest.mark.parametrize("how", ["whole", "bytes", "random"])
+@pytest.mark.parametrize(
+    ("data", "status", "line"),
+    [
+        (b"BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n", 501, b"BREW /pot HTTP/1.1"),
+        (b"GET /tea HTTP/1.1\r\nHost: x\r\nNo colon\r\n\r\n", 400, b"GET /tea HTTP/1.1"),
+        (b"\r\nGET /a b HTTP/1.1\r\nHost: x\r\n\r\n", 400, b"GET /a b HTTP/1.1"),
+        (b"GET / HTTP/1.1\r\n\r\n", 400, b"GET / HTTP/1.1"),  # no Host
+        (b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505, b"GET / HTTP/2.0"),
+        (b"GET / HTTP/1.2\r\nBad Field\r\n\r\n", 400, b"GET / HTTP/1.2"),
+        # after a served request in the same read: its line, not the first one's
+        (b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\nFOO /x HTTP/1.1\r\n\r\n", 501, b"FOO /x HTTP/1.1"),
+        (b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nabPUT\x01", 501, b"PUT\x01"),
+    ],
+)
+def test_a_refused_request_carries_its_request_line(
+    data: bytes, status: int, line: bytes, how: str
+) -> None:
+    """Whole, it is the line as sent; cut into pieces, llhttp may refuse a bad
+    method or target before the line's end came: then as far as it came."""
+    error = _refusal(data, how)
+    assert error.error_status_hint == status
+    assert error.request_line is not None
+    if how == "whole":
+        assert error.request_line == line
+    else:
+        assert error.request_line and line.startswith(error.request_line)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"GET / HTTX/1.1\r\nHost: x\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nNo colon\r\n\r\n",
+        b"GET /\x7f HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    ],
+)
+def test_the_reason_is_in_http_terms_and_the_detail_is_llhttps(data: bytes) -> None:
+    error = _refusal(data, "whole")
+    assert str(error).startswith(("malformed", "invalid"))
+    for internal in ("Expected", "Invalid", "llhttp", "RTSP", "char"):
+        assert internal not in str(error)
+    assert error.detail != str(error)
+
+
+def test_http_1_2_is_served_as_11_and_remembers_its_line() -> None:
+    outcome, _ = run([b"GET /v HTTP/1.2\r\nHost: x\r\n\r\n"])
+    request = outcome[0]
+    assert isinstance(request, Request)
+    assert request.http_version == "1.1" and request.keep_alive
+    assert request.request_line == b"GET /v HTTP/1.2"
+
+
+def test_a_timed_out_head_reports_its_complete_request_line() -> None:
+    conn = HTTPConnection(RequestLimits())
+    conn.receive_data(b"GET /slow HTTP/1.1\r\nHost:")
+    assert conn.next_event() is NEED_DATA
+    assert conn.received_line() == b"GET /slow HTTP/1.1"
+    partial = HTTPConnection(RequestLimits())
+    partial.receive_data(b"GET /sl")
+    assert partial.received_line() is None  # Apache logs "-" for a line not received
+
+
+@pytest.mark.parametrize("how", ["whole", "bytes", "random"])
+def test_repeated_content_type_and_forbidden_trailers_are_refused(how: str) -> None:
+    twice = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: a/b\r\nContent-Type: a/b\r\n\r\n"
+    assert run(pieces(twice, how))[0] == [("error", 400)]
+    chunked = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n"
+    for field in (b"Host", b"Content-Length", b"Transfer-Encoding", b"Content-Type", b"TE"):
+        outcome, _ = run(pieces(chunked + field + b": 1\r\n\r\n", how))
+        assert outcome[-1] == ("error", 400), field
+    allowed, _ = run(pieces(chunked + b"Server-Timing: a\r\n\r\n", how))
+    assert allowed[-2:] == [EndOfMessage(((b"Server-Timing", b"a"),)), ConnectionClosed()]

@@ -15,6 +15,7 @@ from structlog.testing import capture_logs
 from mpmd.errors import ConfigError, StartupError
 from mpmd.http.events import Request
 from mpmd.http.exchange import Transaction
+from mpmd.http.socket_exchange import refused_request
 from mpmd.logs.access import COMBINED, COMMON, AccessLog, compile_format, escape
 
 # Apache's example request: 10/Oct/2000:13:55:36 -0700
@@ -300,3 +301,30 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def _with_request(request: Request) -> Transaction:
+    txn = make_txn()
+    return Transaction(**{**{f: getattr(txn, f) for f in txn.__dataclass_fields__},
+                          "request": request})
+
+
+def test_request_line_of_a_refused_request_is_as_sent() -> None:
+    """Apache's %r is the_request, the line as received, also for a 400/501."""
+    brew = _with_request(refused_request(b"BREW /pot HTTP/1.1"))
+    assert render('"%r" %m %U %H', brew) == '"BREW /pot HTTP/1.1" BREW /pot HTTP/1.1'
+    spaced = _with_request(refused_request(b"GET /a b HTTP/1.1"))
+    assert render('"%r"', spaced) == '"GET /a b HTTP/1.1"'
+    no_version = _with_request(refused_request(b'GET /"q"'))
+    assert render('"%r"', no_version) == '"GET /\\"q\\""'
+
+
+def test_request_line_is_dash_when_none_came() -> None:
+    assert render('"%r"', _with_request(refused_request(None))) == '"-"'
+
+
+def test_request_line_of_http_1_2_served_as_1_1_is_as_sent() -> None:
+    request = Request(method="GET", target=b"/", path=b"/", query=b"", http_version="1.1",
+                      headers=(), keep_alive=True, expect_continue=False, content_length=None,
+                      chunked=False, request_line=b"GET / HTTP/1.2")
+    assert render('"%r" %H', _with_request(request)) == '"GET / HTTP/1.2" HTTP/1.1'
