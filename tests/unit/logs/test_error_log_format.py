@@ -6,13 +6,23 @@ from __future__ import annotations
 import io
 import json
 import re
+from collections.abc import Iterator
 
+import pytest
 import structlog
 
 from mpmd.logs.setup import configure_logging
 
 TRACE = ('Traceback (most recent call last):\n  File "/srv/app/hello.py", line 1, in <module>\n'
          "    import helper\nZeroDivisionError: division by zero")
+
+
+@pytest.fixture(autouse=True)
+def _unconfigured() -> Iterator[None]:
+    """configure_logging() sets a WARN-level filter for the whole process; later
+    tests' capture_logs() would miss their info events (test_handler's)."""
+    yield
+    structlog.reset_defaults()
 
 
 class Terminal(io.StringIO):
