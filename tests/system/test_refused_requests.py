@@ -38,9 +38,7 @@ def access_lines(server: Server, count: int) -> list[str]:
     return found
 
 
-def test_refused_requests_are_logged_as_sent(
-    make_server: Callable[..., Server], mpm: str
-) -> None:
+def test_refused_requests_are_logged_as_sent(make_server: Callable[..., Server], mpm: str) -> None:
     server = make_server(mpm=mpm)
     brew = exchange(server, b"BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n")
     bad_field = exchange(server, b"GET /tea HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n")
