@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
+from mpmd.config.model import RequestLimits
 from mpmd.http.chunklines import ChunkLines
 from mpmd.http.errors import RemoteProtocolError
+from mpmd.http.events import Data, EndOfMessage, Request
 from mpmd.http.wire import (
     normalize_chunk_line,
     public_reason,
     request_line,
     served_as_http11,
 )
+
+from .http_core_helpers import run
 
 LIMIT = 1024
 
@@ -118,3 +124,32 @@ def test_higher_minor_versions_are_served_as_11(head: bytes, fixed: bytes | None
 )
 def test_public_reasons_name_no_parser_state(llhttp: str, in_head: bool, reason: str) -> None:
     assert public_reason(llhttp, in_head) == reason
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_random_bodies_with_bws_parse_to_their_data_in_any_cut(seed: int) -> None:
+    """Through the whole core: random chunks, random BWS in their extensions,
+    random read sizes; the body is the chunks' data and the next request follows."""
+    rng = random.Random(seed)
+    ws = [b"", b" ", b"\t", b"  \t"]
+    body, wire = b"", b""
+    for _ in range(rng.randint(1, 6)):
+        data = bytes(rng.choice(b"ab ;=\r\n") for _ in range(rng.randint(1, 40)))
+        ext = b"".join(
+            rng.choice(ws) + b";" + rng.choice(ws) + b"e" for _ in range(rng.randint(0, 2))
+        )
+        wire += b"%x" % len(data) + ext + b"\r\n" + data + b"\r\n"
+        body += data
+    wire += b"0" + rng.choice(ws) + b";" + rng.choice(ws) + b"z\r\n\r\n"
+    head = b"POST /u HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    stream = head + wire + b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n"
+    cuts, i = [], 0
+    while i < len(stream):
+        n = rng.randint(1, 30)
+        cuts.append(stream[i : i + n])
+        i += n
+    outcome, _ = run(cuts, RequestLimits())
+    requests = [e for e in outcome if isinstance(e, Request)]
+    got = b"".join(e.data for e in outcome if isinstance(e, Data))
+    assert [r.target for r in requests] == [b"/u", b"/next"]
+    assert got == body and sum(isinstance(e, EndOfMessage) for e in outcome) == 2
