@@ -17,13 +17,14 @@ class MpmdError(Exception):
 
 @dataclass(frozen=True)
 class Location:
-    """Where something was written in a configuration file (1-based line)."""
+    """Where something was written in a configuration file (1-based line; 0
+    means the file as a whole, e.g. one that cannot be opened)."""
 
     file: str
     line: int
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}"
+        return f"{self.file}:{self.line}" if self.line else self.file
 
 
 class ConfigError(MpmdError):

@@ -186,3 +186,14 @@ def test_relative_main_path_is_reported_absolute(
     with pytest.raises(ConfigError) as info:
         load_config("rel.conf")
     assert info.value.where == Location(str(tmp_path / "rel.conf"), 1)
+
+
+def test_a_whole_file_error_names_the_file_without_a_line_0(tmp_path: Path) -> None:
+    # Issue 12 item 14: what reload replies and config_warning events show comes
+    # from str(); a file that cannot be opened has no line to name.
+    missing = tmp_path / "nope.conf"
+    with pytest.raises(ConfigError) as info:
+        load_config(str(missing))
+    assert str(info.value).startswith(f"{missing}: ")
+    assert ":0" not in str(info.value)
+    assert str(Location("a.conf", 7)) == "a.conf:7"
