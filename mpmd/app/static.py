@@ -81,6 +81,10 @@ class StaticHandler:
     def _serve(self, exchange: Exchange, opened: Opened, name: str) -> None:
         if opened.is_dir:
             self._serve_directory(exchange, opened)
+        elif opened.is_file and exchange.request.path.endswith(b"/"):
+            # "/file.txt/": path info after a file; Apache's default handler
+            # refuses it (AcceptPathInfo defaults to Off for it: 404).
+            send_error(exchange, 404)
         elif opened.is_file:
             self._send(exchange, opened, name)
         else:  # FIFOs, sockets, devices: never read them

@@ -68,6 +68,13 @@ class TestFiles:
         assert get(root, b"/archive.tar.gz").header("Content-Type") == "application/gzip"
         assert get(root, b"/notes").header("Content-Type") is None
 
+    def test_a_file_with_a_trailing_slash_is_not_found(self, root: Path) -> None:
+        # Apache's default handler has AcceptPathInfo Off: "/file/" is 404, not the file.
+        for target in (b"/data.bin/", b"/alias.bin/", b"/sub/index.html/"):
+            exchange = get(root, target)
+            assert exchange.status == 404, target
+            assert exchange.sendfiles == []
+
     def test_head_sends_headers_only(self, root: Path) -> None:
         exchange = get(root, b"/data.bin", "HEAD")
         assert exchange.status == 200 and exchange.header("Content-Length") == "100"
