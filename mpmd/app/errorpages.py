@@ -1,10 +1,10 @@
 """Error responses shared by every handler.
 
 The pages are Apache 2.4's short HTML documents (same titles and sentences),
-served as ``text/html; charset=iso-8859-1`` with a Content-Length, so a client
-or monitoring probe that knows Apache sees what it expects.  Bodies are built
-once per status at import; only the 405 page and redirects carry request data,
-and that is HTML-escaped.
+built by :mod:`mpmd.http.pages` like the drivers' own error answers, so a
+client or monitoring probe that knows Apache sees what it expects.  Canned
+bodies are cached per status; only the 405 page and redirects carry request
+data, and that is HTML-escaped.
 """
 
 from __future__ import annotations
@@ -12,74 +12,30 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
+from mpmd.http import pages
 from mpmd.http.exchange import Exchange
 
+#: Reason phrases of the statuses the applications send (see mpmd.http.pages).
 REASONS: dict[int, str] = {
-    200: "OK",
-    206: "Partial Content",
-    301: "Moved Permanently",
-    304: "Not Modified",
-    400: "Bad Request",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    412: "Precondition Failed",
-    416: "Range Not Satisfiable",
-    500: "Internal Server Error",
+    status: pages.reason(status)
+    for status in (200, 206, 301, 304, 400, 403, 404, 405, 412, 416, 500)
 }
-
-# Apache's wording (modules/http/http_protocol.c, get_canned_error_string).
-_SENTENCES: dict[int, str] = {
-    400: "Your browser sent a request that this server could not understand.<br />\n",
-    403: "You don't have permission to access this resource.",
-    404: "The requested URL was not found on this server.",
-    412: "The precondition on the request for this URL evaluated to false.",
-    416: (
-        "None of the range-specifier values in the Range\n"
-        "request-header field overlap the current extent\n"
-        "of the selected resource."
-    ),
-    500: (
-        "The server encountered an internal error or\n"
-        "misconfiguration and was unable to complete\n"
-        "your request."
-    ),
-}
-
-CONTENT_TYPE = "text/html; charset=iso-8859-1"
-
-
-def page(status: int, sentence: str) -> bytes:
-    """An Apache-style error document for ``status`` with one paragraph."""
-    title = f"{status} {REASONS[status]}"
-    return (
-        '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n'
-        f"<html><head>\n<title>{title}</title>\n</head><body>\n"
-        f"<h1>{REASONS[status]}</h1>\n<p>{sentence}</p>\n</body></html>\n"
-    ).encode("latin-1")
-
-
-_PAGES: dict[int, bytes] = {status: page(status, text) for status, text in _SENTENCES.items()}
+CONTENT_TYPE = pages.CONTENT_TYPE
+page = pages.page
 
 
 def send_page(
     exchange: Exchange, status: int, body: bytes, headers: Sequence[tuple[str, str]] = ()
 ) -> None:
     """Send a complete HTML response (replacing a head not yet sent)."""
-    exchange.start_response(
-        status,
-        REASONS[status],
-        [*headers, ("Content-Type", CONTENT_TYPE), ("Content-Length", str(len(body)))],
-    )
+    exchange.start_response(status, pages.reason(status), [*headers, *pages.page_headers(body)])
     exchange.write(body)
     exchange.finish()
 
 
-def send_error(
-    exchange: Exchange, status: int, headers: Sequence[tuple[str, str]] = ()
-) -> None:
+def send_error(exchange: Exchange, status: int, headers: Sequence[tuple[str, str]] = ()) -> None:
     """Send the canned page for ``status`` (400, 403, 404, 412, 416 or 500)."""
-    send_page(exchange, status, _PAGES[status], headers)
+    send_page(exchange, status, pages.error_page(status), headers)
 
 
 def send_method_not_allowed(exchange: Exchange, allow: str) -> None:

@@ -14,13 +14,12 @@ worker for whole connections, event for single requests).
 from __future__ import annotations
 
 import dataclasses
-import html
 import re
 from collections.abc import Callable, Iterator
-from http import HTTPStatus
 from typing import BinaryIO
 
 from mpmd.config.model import ReadTimeoutStage
+from mpmd.http import pages
 from mpmd.http.channel import Channel
 from mpmd.http.connection import State
 from mpmd.http.errors import LocalProtocolError, RemoteProtocolError
@@ -251,18 +250,10 @@ class SocketExchange:
 
     def respond_error(self, status: int, detail: str = "", *, close: bool = True) -> None:
         """Replace whatever the handler set by a short HTML error page (and close)."""
-        phrase = _phrase(status)
-        body = _error_page(status, phrase, detail)
+        body = pages.error_page(status, detail)
         if close:
             self.set_close()
-        self.start_response(
-            status,
-            phrase,
-            [
-                ("Content-Type", "text/html; charset=iso-8859-1"),
-                ("Content-Length", str(len(body))),
-            ],
-        )
+        self.start_response(status, pages.reason(status), pages.page_headers(body))
         self.write(body)
         self.finish()
 
@@ -287,44 +278,3 @@ def _may_announce_empty(status: int, request: Request, headers: list[tuple[str, 
     if status in (204, 304) or request.method == "HEAD":
         return False
     return not any(name.lower() == "content-length" for name, _ in headers)
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
-
-
-#: Apache 2.4's sentence per status (http_protocol.c, get_canned_error_string),
-#: for the statuses the drivers answer themselves.
-_SENTENCES: dict[int, str] = {
-    400: "Your browser sent a request that this server could not understand.<br />\n",
-    408: "Server timeout waiting for the HTTP request from the client.\n",
-    413: "The amount of data provided in\nthe request exceeds the capacity limit.\n",
-    414: "The requested URL's length exceeds the capacity\nlimit for this server.<br />\n",
-    417: (
-        "The expectation given in the Expect request-header\n"
-        "field could not be met by this server.\n"
-    ),
-    431: "A request header field or the header section\nexceeds this server's limit.\n",
-    500: (
-        "The server encountered an internal error or\n"
-        "misconfiguration and was unable to complete\n"
-        "your request.\n"
-    ),
-    501: "The request method is not supported by this server.<br />\n",
-    505: "The HTTP version of the request is not supported by this server.\n",
-}
-
-
-def _error_page(status: int, phrase: str, detail: str) -> bytes:
-    """Apache's error document: its sentence, then what is wrong (HTML-escaped)."""
-    sentence = _SENTENCES.get(status, "")
-    note = f"{html.escape(detail[:1].upper() + detail[1:])}.\n" if detail else ""
-    text = (
-        '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n'
-        f"<html><head>\n<title>{status} {phrase}</title>\n</head><body>\n"
-        f"<h1>{phrase}</h1>\n<p>{sentence}{note}</p>\n</body></html>\n"
-    )
-    return text.encode("latin-1", "replace")
