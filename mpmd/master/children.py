@@ -1,21 +1,24 @@
-"""Forking and reaping children, and the master's record of them.
+"""Forking children, and the master's record of them.
 
 The master tracks each child by pid with the slot and generation it was
-forked into.  Reaping loops ``waitpid(-1, WNOHANG)`` until nothing is left,
-so one SIGCHLD that stands for several exits loses none of them.
+forked into, and turns what :meth:`mpmd.master.processes.Processes.reap`
+collected into :class:`ExitInfo` for the children it knows.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from mpmd.errors import ChildExit
+
+if TYPE_CHECKING:
+    from mpmd.master.processes import Exited
 
 
 @dataclass(frozen=True)
@@ -103,34 +106,12 @@ class ChildTable:
     def by_slot(self, slot: int) -> ChildRecord | None:
         return next((r for r in self._by_pid.values() if r.slot == slot), None)
 
-    def reap(self) -> list[ExitInfo]:
-        """Collect every exited child (ours or not) without blocking."""
-        exits: list[ExitInfo] = []
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid == 0:
-                break
-            record = self._by_pid.pop(pid, None)
+    def collect(self, exits: list[Exited]) -> list[ExitInfo]:
+        """Our children among ``exits`` (a reap may return others' too), forgotten."""
+        infos: list[ExitInfo] = []
+        for exited in exits:
+            record = self._by_pid.pop(exited.pid, None)
             if record is not None:
-                exits.append(self._exit_info(record, status))
-        return exits
-
-    def _exit_info(self, record: ChildRecord, status: int) -> ExitInfo:
-        lifetime = self._clock() - record.started
-        if os.WIFSIGNALED(status):
-            return ExitInfo(record, None, os.WTERMSIG(status), lifetime)
-        return ExitInfo(record, os.waitstatus_to_exitcode(status), None, lifetime)
-
-    def signal_all(self, sig: int, generation: int | None = None) -> None:
-        for record in self:
-            if generation is None or record.generation == generation:
-                send_signal(record.pid, sig)
-
-
-def send_signal(pid: int, sig: int) -> None:
-    # An already-gone child is no error: the reaper will see it.
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, sig)
+                lifetime = self._clock() - record.started
+                infos.append(ExitInfo(record, exited.code, exited.signal, lifetime))
+        return infos

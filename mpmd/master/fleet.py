@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 
@@ -18,8 +17,9 @@ import structlog
 
 from mpmd.logs.capture import ChildOutput, redirect_stderr
 from mpmd.logs.failures import ChildFailure, FailureChannel
-from mpmd.master.children import ChildTable, ExitInfo, fork_child, send_signal
+from mpmd.master.children import ChildTable, ExitInfo
 from mpmd.master.generation import Generation, ListenerPool, Stage
+from mpmd.master.processes import OsProcesses, Processes
 from mpmd.master.shutdown import Escalation
 from mpmd.master.throttle import SpawnThrottle
 from mpmd.mpm.base import ChildContext, Plan
@@ -33,12 +33,13 @@ log = structlog.get_logger("mpmd.master")
 class Fleet:
     def __init__(
         self, pool: ListenerPool, private_fds: Callable[[], tuple[int, ...]],
-        clock: Callable[[], float] = time.monotonic,
+        processes: Processes | None = None,
     ) -> None:
         self.pool = pool
         self.private_fds = private_fds
-        self.clock = clock
-        self.children = ChildTable(clock)
+        self.processes: Processes = processes or OsProcesses()
+        self.clock = self.processes.now
+        self.children = ChildTable(self.clock)
         #: the children's stderr pipes (read ends) and their failure reports
         self.output = ChildOutput()
         self.failures = FailureChannel()
@@ -125,7 +126,9 @@ class Fleet:
         read_fd, write_fd = self.output.pipe()
         context = self._child_context(generation, slot)
         try:
-            pid = fork_child(lambda: self._run_child(generation, context, read_fd, write_fd))
+            pid = self.processes.fork(
+                lambda: self._run_child(generation, context, read_fd, write_fd)
+            )
         except OSError:
             os.close(read_fd)
             raise
@@ -180,7 +183,7 @@ class Fleet:
             return
         generation.scoreboard.process(slot).quiescing = 1
         self.children.mark_retiring(record.pid)
-        send_signal(record.pid, GRACEFUL_SIGNAL)
+        self.processes.send(record.pid, GRACEFUL_SIGNAL)
 
     # -- draining and stopping ---------------------------------------------------
 
@@ -192,7 +195,7 @@ class Fleet:
             if record.generation == generation.number:
                 self._mark_graceful(generation, record.slot)
                 self.children.mark_retiring(record.pid)
-                send_signal(record.pid, GRACEFUL_SIGNAL)
+                self.processes.send(record.pid, GRACEFUL_SIGNAL)
         log.info("generation_draining", generation=generation.number,
                  children=self.child_count(generation), timeout=timeout)
 
@@ -244,7 +247,7 @@ class Fleet:
                 log.warning("children_still_running", generation=generation.number,
                             signal=signal.Signals(step.signal).name, pids=pids)
             for pid in pids:
-                send_signal(pid, step.signal)
+                self.processes.send(pid, step.signal)
 
     def _finish(self, generation: Generation) -> None:
         self.generations.remove(generation)
@@ -282,7 +285,7 @@ class Fleet:
         bounded copy of the headline.
         """
         out = []
-        for info in self.children.reap():
+        for info in self.children.collect(self.processes.reap()):
             pid = info.record.pid
             self.output.child_gone(pid)
             generation = self.by_number(info.record.generation)

@@ -16,11 +16,8 @@ It knows no MPM by name: everything MPM-specific is behind ``Generation.mpm``.
 from __future__ import annotations
 
 import enum
-import math
 import os
-import select
 import signal
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +32,7 @@ from mpmd.master.children import ExitInfo
 from mpmd.master.fleet import Fleet
 from mpmd.master.generation import Generation, ListenerPool, Stage
 from mpmd.master.pidfile import remove_pidfile, write_pidfile
+from mpmd.master.processes import OsProcesses, Processes
 from mpmd.master.reload import Reloader
 from mpmd.master.signals import Command, SignalInbox
 from mpmd.mpm import privileges
@@ -82,17 +80,19 @@ class Supervisor:
         *,
         defines: tuple[str, ...] = (),
         inherited: list[activation.InheritedSocket] | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        processes: Processes | None = None,
+        inbox: SignalInbox | None = None,
     ) -> None:
         self.config = config
-        self.clock = clock
+        self.processes: Processes = processes or OsProcesses()
+        self.clock = clock = self.processes.now
         self.phase = Phase.RUNNING
         self.exit_code = 0
         self.last_generation = 0
-        self.inbox = SignalInbox()
+        self.inbox = inbox or SignalInbox()
         self.control: control_mod.ControlServer | None = None
         self._readable: list[Any] = []
-        self.fleet = Fleet(ListenerPool(config.listen_backlog), self._private_fds, clock)
+        self.fleet = Fleet(ListenerPool(config.listen_backlog), self._private_fds, self.processes)
         self.reloader = Reloader(self, config.config_file, defines)
         self.notifier = Notifier.from_env()
         self.heartbeat = Heartbeat(self.notifier, clock)
@@ -218,7 +218,7 @@ class Supervisor:
         watched: list[Any] = [self.inbox, self.fleet.failures, *self.fleet.output.fds()]
         if self.control is not None:
             watched += self.control.sockets()
-        self._readable = _wait_readable(watched, timeout)
+        self._readable = self.processes.wait_readable(watched, timeout)
 
     def _turn(self) -> None:
         for command in self.inbox.commands():
@@ -371,16 +371,3 @@ def _failure_keys(failure: ChildFailure | None) -> dict[str, Any]:
         return {"reason": failure.headline, "exception": failure.details}
     return {"reason": failure.headline}
 
-
-def _wait_readable(watched: list[Any], timeout: float) -> list[Any]:
-    """``select`` for readability with ``poll``: one pipe per child can take the
-    master's descriptors past select's FD_SETSIZE (1024)."""
-    by_fd = {(w if isinstance(w, int) else w.fileno()): w for w in watched}
-    poller = select.poll()
-    for fd in by_fd:
-        poller.register(fd, select.POLLIN)
-    try:
-        events = poller.poll(math.ceil(timeout * 1000))
-    except InterruptedError:
-        return []
-    return [by_fd[fd] for fd, _ in events if fd in by_fd]
