@@ -141,7 +141,9 @@ def test_no_descriptor_leaks_over_20_respawns(make_server: Any) -> None:
         pipes = len(pipes_of(server.pid))
         return (master.num_fds() - pipes, pipes) if pipes == len(server.child_pids()) else None
 
-    wait_for(lambda: len(server.child_pids()) == 2, 15, "two children")
+    # At least two: the harness's readiness probe may have made a child busy for a
+    # moment, and maintenance then rightly adds a third (MaxSpareServers 3 keeps it).
+    wait_for(lambda: len(server.child_pids()) >= 2, 15, "two children")
     others, _ = wait_for(settled, 10, "one stderr pipe per child")
     for _ in range(20):
         victim = min(server.child_pids())
