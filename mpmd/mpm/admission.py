@@ -16,10 +16,11 @@ The rules, in order:
 1. **Apache's limit** (event.c, ``connections_above_limit``): a child is within
    its limit while ``connections - closing < ThreadsPerChild + idle_workers *
    AsyncRequestWorkerFactor`` (fractions honoured, as Apache's
-   ``WORKER_FACTOR_SCALE`` allows).  ``connections`` are those in a worker
-   (being served, or queued for a worker) plus idle keep-alive ones; ``closing``
-   is 0, because mpmd closes a connection (lingering close included) in the
-   worker that served it, where it is counted until it is gone.
+   ``WORKER_FACTOR_SCALE`` allows).  ``connections - closing`` are the
+   connections in a worker (being served, or queued for one) plus the idle
+   keep-alive ones (:attr:`Counts.connections`).  Nothing else the poller
+   holds is counted: a connection being closed counts only while a worker
+   holds it, as Apache's ``closing`` (its lingering-close count) is subtracted.
 2. **A free worker.**  The child accepts only while ``idle_workers - queued >
    0``: like Apache's listener (``ap_queue_info_wait_for_idler``) it takes a
    connection only when a worker is free for it, so requests never queue here
@@ -39,7 +40,10 @@ The rules, in order:
    connection is better left queued for the child that maintenance is about
    to spawn (it sees no idle threads).  Apache's event MPM stops accepting and
    lets the queue overflow (connects time out); mpmd parks the newcomers,
-   which cost a dict entry each until they send a request.
+   which cost a dict entry each until they send a request.  While over the
+   limit the listeners are out of the poller, so nothing wakes it when a
+   client queues: it looks again every :data:`STARVATION_GUARD`
+   (:meth:`Admission.poll_wait`).
 5. **Reclaiming under saturation** (differs from Apache): Apache closes every
    idle keep-alive connection the moment all its workers are busy, which
    loses requests clients were sending on them.  mpmd does so only when the
@@ -48,7 +52,7 @@ The rules, in order:
    and then only connections idle for :data:`KEEPALIVE_RECLAIM_AFTER`: their
    clients reconnect to the child that can serve them.  It looks again
    :data:`SATURATED_AFTER` later at the earliest; an idle worker resets the
-   clock.
+   clock.  The clock runs in a stopping child too.
 
 Beyond Apache, too: ``connections`` leave out connections still sending
 their request head (``Counts.heads``).  The poller reads heads without a

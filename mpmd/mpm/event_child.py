@@ -18,26 +18,15 @@ parked deadline sooner than its wait ends, paused listeners (a free worker may
 let it accept) or a stopping child.  Idle keep-alive connections cost a dict entry and an epoll
 registration, no thread.
 
-Admission (Apache's event MPM): the child accepts only while
-``connections - closing < ThreadsPerChild + idle_workers * AsyncRequestWorkerFactor``,
-and flags itself ``not_accepting`` in the scoreboard otherwise.  Unlike
-Apache, ``connections`` counts those that are in (or queued for) a worker
-and idle keep-alive ones, not those still sending a request head: a crowd of
-slow clients costs the poller a little memory and must not close the door
-on everyone else (Apache's event MPM stalls under it).  And a child over its
-limit still accepts when clients wait and no other child has room (read from
-the scoreboard, every :data:`STARVATION_GUARD` while over the limit), in
-batches: the rule is there to send connections where they are served
-soonest, and when every child is busy, a newcomer parked here is served in
-turn instead of waiting in the listen queue for some child's idle moment
-(Apache's event MPM lets the queue overflow: connects time out).  Apache also
-closes every keep-alive connection the moment all workers are busy, which
-loses requests clients were sending on them; mpmd closes idle keep-alive
-connections only when the child is *saturated* — no worker idle for
-:data:`SATURATED_AFTER` seconds while new connections wait in the listen
-queue — and another child has idle workers (read from the scoreboard), and
-then only those idle for :data:`KEEPALIVE_RECLAIM_AFTER`: their clients
-reconnect to the child that can serve them.
+Admission: once per poller turn the child hands its counts to the pure
+policy in :mod:`mpmd.mpm.admission` (Apache's ``connections - closing <
+ThreadsPerChild + idle_workers * AsyncRequestWorkerFactor``, a free worker,
+taking the listen queue in batches when every child is full, reclaiming idle
+keep-alive connections under saturation) and applies its decision: listeners
+in or out of the epoll, how many to accept, the scoreboard's
+``not_accepting``, which keep-alive connections to close.  The costly facts
+the policy may ask for (a select on the listeners, a scoreboard snapshot) are
+taken only when it asks, at most once per turn (:class:`ChildProbes`).
 
 Graceful stop: stop accepting; connections in workers get ``Connection:
 close`` on their next response; parked idle ones are kept until their next
@@ -68,13 +57,21 @@ from mpmd.http.parkable import (
     serve_parkable,
 )
 from mpmd.mpm.acceptor import PROBE_INTERVAL, Accepted, Acceptor
+from mpmd.mpm.admission import (
+    KEEPALIVE_RECLAIM_AFTER,
+    Admission,
+    AdmissionState,
+    Counts,
+    Limits,
+    admit,
+)
 from mpmd.mpm.base import ChildContext
 from mpmd.mpm.child import ChildControl, exit_child, master_alive
 from mpmd.mpm.parking import ParkingLot
 from mpmd.mpm.recorder import SlotRecorder
 from mpmd.mpm.recycle import RecycleMonitor
 from mpmd.mpm.threadpool import start_workers, stop_workers
-from mpmd.scoreboard.board import Snapshot
+from mpmd.scoreboard.board import ProcessView, Snapshot
 from mpmd.scoreboard.states import State
 
 log = structlog.get_logger("mpmd.event")
@@ -82,14 +79,6 @@ log = structlog.get_logger("mpmd.event")
 PARENT_CHECK_INTERVAL = 1.0
 #: seconds a worker waits for the next request on its connection before parking it
 KEEPALIVE_LINGER = 0.002
-#: how often a child over its admission limit checks whether to accept anyway
-STARVATION_GUARD = 0.005
-#: connections a starving child accepts per poller turn
-STARVING_BATCH = 64
-#: keep-alive connections idle at least this long may be closed when saturated
-KEEPALIVE_RECLAIM_AFTER = 1.0
-#: seconds with no idle worker (and connections waiting) before the child counts as saturated
-SATURATED_AFTER = 1.0
 
 
 class EventChild:
@@ -100,10 +89,13 @@ class EventChild:
         self.settings = ConnectionSettings.from_config(ctx.config)
         self.date = HttpDate()  # shared by the workers: formatted once a second
         self.threads_n = settings.threads_per_child
-        self.factor = settings.async_request_worker_factor
-        # how many children this generation may have (the master's rule)
-        self.process_limit = min(
-            settings.server_limit, max(settings.max_request_workers // self.threads_n, 1)
+        self.limits = Limits(
+            threads=self.threads_n,
+            factor=settings.async_request_worker_factor,
+            # how many children this generation may have (the master's rule)
+            process_limit=min(
+                settings.server_limit, max(settings.max_request_workers // self.threads_n, 1)
+            ),
         )
         self.proc = ctx.scoreboard.process(ctx.slot)
         self.epoll = select.epoll()
@@ -115,11 +107,12 @@ class EventChild:
         self.idle_workers = 0
         self.in_workers = 0  # connections a worker is serving (or queued for one)
         self.recycle = RecycleMonitor(ctx)
-        self.busy_since: float | None = None  # when the last worker became busy
         self.released = False  # stopping, and the listeners are left for good
-        self.last_starving_check = 0.0
-        self.starving = False  # over the limit, but no other child has room either
-        self.over_limit = False  # the admission rule says no
+        self.admission_state = AdmissionState()
+        self.admission = Admission(  # until the first turn decides
+            accept=False, batch=1, not_accepting=True, reclaim=False,
+            over_limit=False, starving=False,
+        )
 
     # -- main loop --------------------------------------------------------------
 
@@ -140,11 +133,7 @@ class EventChild:
 
     def _poll_once(self) -> None:
         self._admit()
-        wait = min(PROBE_INTERVAL, PARENT_CHECK_INTERVAL)
-        if self.over_limit:
-            # Paused by the admission rule: nothing wakes the poller when a
-            # client queues, so look again soon (see _starving).
-            wait = STARVATION_GUARD
+        wait = self.admission.poll_wait(min(PROBE_INTERVAL, PARENT_CHECK_INTERVAL))
         events = self.epoll.poll(self.lot.timeout(time.monotonic(), wait))
         if not master_alive(self.ctx.master_pid):
             exit_child(ChildExit.OK)
@@ -170,52 +159,29 @@ class EventChild:
     # -- admission and accepting --------------------------------------------------
 
     def _admit(self) -> None:
-        """Apache's rule: connections - closing < TPC + idle_workers * factor."""
+        """One turn of the admission policy (mpmd.mpm.admission), applied."""
         with self.lock:
-            idle = self.idle_workers
-            busy_conns = self.lot.idle_keepalive + self.in_workers
-        limit = self.threads_n + idle * self.factor
-        # Like Apache's listener (ap_queue_info_wait_for_idler), take a new
-        # connection only while a worker is free for it, so requests do not
-        # queue here while another child has idle threads.
-        free = idle - self.jobs.qsize()
-        admit = not self._stopping() and free > 0 and busy_conns < limit
+            idle, in_workers = self.idle_workers, self.in_workers
+            keepalive, parked = self.lot.idle_keepalive, len(self.lot)
+        counts = Counts(
+            idle_workers=idle,
+            queued=self.jobs.qsize(),
+            in_workers=in_workers,
+            idle_keepalive=keepalive,
+            heads=parked - keepalive,
+            stopping=self._stopping(),
+        )
         now = time.monotonic()
-        self.over_limit = not admit and busy_conns >= limit and not self._stopping()
-        self.starving = self.over_limit and self._starving(now, free)
-        if admit or self.starving:
+        self.admission, self.admission_state = admit(
+            self.limits, counts, self.admission_state, ChildProbes(self.ctx), now
+        )
+        if self.admission.accept:
             self.acceptor.resume()
         else:
             self.acceptor.pause()
-        self.proc.not_accepting = 0 if admit else 1
-        if idle:
-            self.busy_since = None
-        elif self.busy_since is None:
-            self.busy_since = now
-        elif now - self.busy_since >= SATURATED_AFTER:
-            self.busy_since = now  # look again in SATURATED_AFTER at the earliest
-            if clients_waiting(self.ctx) and others_have_room(
-                self.ctx, self.ctx.scoreboard.snapshot()
-            ):
-                self.lot.reclaim_keepalive(now, KEEPALIVE_RECLAIM_AFTER)
-
-    def _starving(self, now: float, free: int) -> bool:
-        """Over the limit, but clients wait and no other child has room for
-        them: pausing would only leave them in the listen queue (idle
-        keep-alive crowds cost a dict entry each here).  With every worker
-        busy, only if no child can be added either: otherwise the connection
-        is better left queued for the child maintenance is about to spawn
-        (it sees no idle threads)."""
-        if self._stopping() or now - self.last_starving_check < STARVATION_GUARD:
-            return False
-        self.last_starving_check = now
-        if not clients_waiting(self.ctx):
-            return False
-        snapshot = self.ctx.scoreboard.snapshot()
-        if others_have_room(self.ctx, snapshot):
-            return False
-        serving = [p for p in snapshot.live(snapshot.generation) if not p.quiescing]
-        return free > 0 or len(serving) >= self.process_limit
+        self.proc.not_accepting = int(self.admission.not_accepting)
+        if self.admission.reclaim:
+            self.lot.reclaim_keepalive(now, KEEPALIVE_RECLAIM_AFTER)
 
     def _release_listeners(self) -> None:
         """Stopping: leave the listeners for good, taking over the connections
@@ -231,7 +197,7 @@ class EventChild:
         # waits, up to a batch: one per STARVATION_GUARD would let the listen
         # queue overflow while connections that cost a dict entry when idle
         # could have been parked.
-        for _ in range(STARVING_BATCH if self.starving else 1):
+        for _ in range(self.admission.batch):
             accepted = self.acceptor.accept(ready)
             if accepted is None:
                 return
@@ -307,16 +273,35 @@ class EventChild:
                     wake.send(b"r")
 
 
-def clients_waiting(ctx: ChildContext) -> bool:
-    """New connections wait in a listen queue (seen without accepting)."""
-    readable, _, _ = select.select(ctx.listeners, [], [], 0)
-    return bool(readable)
+class ChildProbes:
+    """The admission policy's probes for one poller turn: each fact is looked
+    up when the policy first asks for it, then reused within the turn."""
 
+    def __init__(self, ctx: ChildContext) -> None:
+        self._ctx = ctx
+        self._waiting: bool | None = None
+        self._snapshot: Snapshot | None = None
 
-def others_have_room(ctx: ChildContext, snapshot: Snapshot) -> bool:
-    """Another current-generation child accepts and has an idle worker."""
-    ready = State.READY.value[0]
-    return any(
-        p.slot != ctx.slot and not p.quiescing and not p.not_accepting and ready in p.states
-        for p in snapshot.live(snapshot.generation)
-    )
+    def clients_waiting(self) -> bool:
+        """New connections wait in a listen queue (seen without accepting)."""
+        if self._waiting is None:
+            readable, _, _ = select.select(self._ctx.listeners, [], [], 0)
+            self._waiting = bool(readable)
+        return self._waiting
+
+    def others_have_room(self) -> bool:
+        """Another current-generation child accepts and has an idle worker."""
+        ready = State.READY.value[0]
+        return any(
+            p.slot != self._ctx.slot and not p.quiescing and not p.not_accepting
+            and ready in p.states
+            for p in self._current()
+        )
+
+    def serving_children(self) -> int:
+        return sum(1 for p in self._current() if not p.quiescing)
+
+    def _current(self) -> tuple[ProcessView, ...]:
+        if self._snapshot is None:
+            self._snapshot = self._ctx.scoreboard.snapshot()
+        return self._snapshot.live(self._snapshot.generation)
