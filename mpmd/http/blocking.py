@@ -203,9 +203,7 @@ class _Session:
             event = self._ch.next_event(deadline)
         except TimeoutError:
             if self._ch.bytes_in > self._in0:  # part of a request came: say why we close
-                error = RemoteProtocolError("request header read timeout", 408)
-                error.request_line = self._ch.conn.received_line()
-                self._reject(error)
+                self._reject(header_timeout(self._ch.conn))
             return None
         except RemoteProtocolError as error:
             self._reject(error)
@@ -323,6 +321,14 @@ class HttpDate:
         if second != cached[0]:
             cached = self._cached = (second, formatdate(second, usegmt=True))
         return cached[1]
+
+
+def header_timeout(conn: HTTPConnection) -> RemoteProtocolError:
+    """The 408 of a head that missed RequestReadTimeout's header stage, with the
+    request line if all of it came (the access log's ``%r``)."""
+    error = RemoteProtocolError("request header read timeout", 408)
+    error.request_line = conn.received_line()
+    return error
 
 
 def log_rejection(error: RemoteProtocolError) -> None:

@@ -175,6 +175,20 @@ class Channel:
     def lingering_close(self) -> None:
         """Shut down our side, discard input briefly, close: the client gets its
         response instead of a reset (Apache's ap_lingering_close)."""
+        if not self.begin_lingering_close():
+            return
+        try:
+            self._discard_input()
+        except OSError:
+            pass
+        finally:
+            self.sock.close()
+
+    def begin_lingering_close(self) -> bool:
+        """The first half of a lingering close: shut down our side.  True if the
+        client's input must now be discarded for up to :data:`LINGER_SECONDS`
+        (by :meth:`lingering_close`, or by a poller); else the socket is closed.
+        Never raises."""
         try:
             if not (self.eof or self.broken):
                 self.sock.shutdown(socket.SHUT_WR)
@@ -182,11 +196,11 @@ class Channel:
                 # one that asked to close and sent all of its request will not,
                 # and waiting for its FIN would hold this thread a round trip.
                 if not self.conn.client_finished:
-                    self._discard_input()
+                    return True
         except OSError:
             pass
-        finally:
-            self.sock.close()
+        self.sock.close()
+        return False
 
     def _discard_input(self) -> None:
         end, discarded = self.clock() + LINGER_SECONDS, 0

@@ -12,8 +12,13 @@ as soon as it would have to wait for one.
 Timers: a new connection gets RequestReadTimeout's header stage from accept
 (Apache starts it there too); an idle keep-alive connection gets
 KeepAliveTimeout, and its header stage starts with the first byte of its next
-request.  :func:`answer_timeout` ends an expired one: ``408`` if part of a
-request came, else a quiet close.
+request.  An expired one is closed quietly by the poller if no byte of a
+request came; else a worker answers it with :func:`answer_timeout`: the
+session's own reject path (the ``408`` page with Date and Server, the
+access-log line, ``request_rejected``, the scoreboard), as under the blocking
+MPMs.  Its lingering close then waits in the poller, not in the worker:
+:func:`linger` discards what the client still sends until it closes or
+``LINGER_SECONDS`` pass (Apache's event MPM lingers in its listener too).
 """
 
 from __future__ import annotations
@@ -33,8 +38,9 @@ from mpmd.http.blocking import (
     HttpDate,
     _Session,
     _set_nodelay,
+    header_timeout,
 )
-from mpmd.http.channel import READ_SIZE, Channel
+from mpmd.http.channel import LINGER_MAX_BYTES, LINGER_SECONDS, READ_SIZE, Channel
 from mpmd.http.connection import HTTPConnection
 from mpmd.http.errors import RemoteProtocolError
 from mpmd.http.events import NEED_DATA, Request
@@ -42,11 +48,6 @@ from mpmd.http.exchange import Address, Handler
 from mpmd.http.timeouts import ReadDeadline
 
 log = structlog.get_logger("mpmd.http")
-
-_TIMEOUT_RESPONSE = (
-    b"HTTP/1.1 408 Request Timeout\r\nContent-Type: text/plain\r\n"
-    b"Content-Length: 16\r\nConnection: close\r\n\r\nRequest Timeout\n"
-)
 
 
 @dataclass(eq=False)
@@ -65,6 +66,8 @@ class Parked:
     served: int = 0  # requests served on this connection
     registered: bool = False  # in the poller's epoll (one-shot, re-armed on each park)
     token: int = field(default=0)  # bumped on every move; stale timers are ignored
+    timed_out: bool = False  # its header stage expired: a worker answers 408
+    linger_left: int = 0  # > 0: answered and shut down, discarding input until it closes
 
 
 def new_parked(
@@ -110,12 +113,53 @@ def feed(parked: Parked, settings: ConnectionSettings, now: float) -> str:
     return "ready" if parked.conn.ready else "wait"
 
 
-def answer_timeout(parked: Parked) -> None:
-    """The poller's deadline passed: 408 if part of a request came, then close."""
-    if parked.partial:
-        with contextlib.suppress(OSError):
-            parked.sock.send(_TIMEOUT_RESPONSE)
-    close_parked(parked)
+def answer_timeout(
+    parked: Parked,
+    handler: Handler,
+    settings: ConnectionSettings,
+    observer: ConnectionObserver,
+    draining: Callable[[], bool],
+    date: HttpDate | None = None,
+) -> bool:
+    """Answer a connection whose header stage expired (a worker, after the
+    poller's deadline passed with part of a head in): 408 as the blocking
+    driver answers it.  True if it should be parked to linger (:func:`linger`);
+    on False it is closed."""
+    channel = Channel(parked.sock, parked.conn, settings.timeout, time.monotonic)
+    session = _ParkableSession(
+        channel, handler, settings, observer, draining, parked.client, parked.server, date
+    )
+    session.served = parked.served
+    try:
+        session.reject(header_timeout(parked.conn))
+    except OSError:
+        if not channel.broken:
+            log.exception("connection_failed")
+    except Exception:
+        log.exception("connection_failed")
+    observer.closing()
+    if not channel.begin_lingering_close():
+        return False
+    now = time.monotonic()
+    parked.linger_left, parked.partial = LINGER_MAX_BYTES, False
+    parked.parked_at, parked.deadline = now, now + LINGER_SECONDS
+    return True
+
+
+def linger(parked: Parked) -> bool:
+    """A lingering connection is readable: discard what came.  True while it
+    may linger on (its deadline stays); on False it is closed."""
+    try:
+        data = parked.sock.recv(READ_SIZE)
+    except (BlockingIOError, InterruptedError):
+        return True
+    except OSError:
+        data = b""
+    parked.linger_left -= len(data)
+    if data and parked.linger_left > 0:
+        return True
+    parked.sock.close()
+    return False
 
 
 def close_parked(parked: Parked) -> None:
@@ -196,6 +240,10 @@ class _ParkableSession(_Session):
             return self._ch.receive(wait, wait_first=True)
         except TimeoutError:
             return None
+
+    def reject(self, error: RemoteProtocolError) -> None:
+        """Answer ``error`` for a request the poller saw begin (its 408)."""
+        self._reject(error)
 
     def run_parkable(self) -> bool:
         self.want_park = self.partial = False

@@ -40,8 +40,10 @@ from __future__ import annotations
 import contextlib
 import queue
 import select
+import socket
 import threading
 import time
+from collections.abc import Callable
 
 import structlog
 
@@ -51,8 +53,10 @@ from mpmd.http.blocking import ConnectionSettings, HttpDate
 from mpmd.http.exchange import Handler
 from mpmd.http.parkable import (
     Parked,
+    answer_timeout,
     close_parked,
     feed,
+    linger,
     new_parked,
     serve_parkable,
 )
@@ -152,7 +156,8 @@ class EventChild:
             self._accept(ready)
         if self._stopping() and not self.released:
             self._release_listeners()
-        self.lot.expire(time.monotonic())
+        for parked in self.lot.expire(time.monotonic()):
+            self._to_worker(parked)  # a 408 to answer
         self._publish()
         self.recycle.check_memory()
 
@@ -173,7 +178,7 @@ class EventChild:
         )
         now = time.monotonic()
         self.admission, self.admission_state = admit(
-            self.limits, counts, self.admission_state, ChildProbes(self.ctx), now
+            self.limits, counts, self.admission_state, self._probes(), now
         )
         if self.admission.accept:
             self.acceptor.resume()
@@ -182,6 +187,10 @@ class EventChild:
         self.proc.not_accepting = int(self.admission.not_accepting)
         if self.admission.reclaim:
             self.lot.reclaim_keepalive(now, KEEPALIVE_RECLAIM_AFTER)
+
+    def _probes(self) -> ChildProbes:
+        ctx = self.ctx
+        return ChildProbes(ctx.listeners, ctx.slot, ctx.scoreboard.snapshot)
 
     def _release_listeners(self) -> None:
         """Stopping: leave the listeners for good, taking over the connections
@@ -215,9 +224,12 @@ class EventChild:
         own, so it needs the GIL only briefly per turn; see _serve)."""
         parked = self.lot.unpark(fd)
         if parked is not None:
-            with self.lock:
-                self.in_workers += 1
-            self.jobs.put(parked)
+            self._to_worker(parked)
+
+    def _to_worker(self, parked: Parked) -> None:
+        with self.lock:
+            self.in_workers += 1
+        self.jobs.put(parked)
 
     def _publish(self) -> None:
         """Per-process counts for server-status (Apache's async columns)."""
@@ -230,7 +242,13 @@ class EventChild:
 
     def _serve(self, parked: Parked, recorder: SlotRecorder) -> bool:
         """Read what came; serve if a whole head is there.  True: back to the
-        poller (served and idle, or a head still incomplete)."""
+        poller (served and idle, a head still incomplete, or lingering)."""
+        if parked.linger_left:  # answered and shut down: discard what came
+            return linger(parked)
+        if parked.timed_out:  # its header stage expired in the poller
+            recorder.connection_started(parked.client)
+            return answer_timeout(parked, self.handler, self.settings, recorder,
+                                  self._stopping, self.date)
         if not parked.conn.ready:
             outcome = feed(parked, self.settings, time.monotonic())
             if outcome == "closed":  # the client went away between requests
@@ -277,15 +295,17 @@ class ChildProbes:
     """The admission policy's probes for one poller turn: each fact is looked
     up when the policy first asks for it, then reused within the turn."""
 
-    def __init__(self, ctx: ChildContext) -> None:
-        self._ctx = ctx
+    def __init__(
+        self, listeners: tuple[socket.socket, ...], slot: int, snapshot: Callable[[], Snapshot]
+    ) -> None:
+        self._listeners, self._slot, self._take_snapshot = listeners, slot, snapshot
         self._waiting: bool | None = None
         self._snapshot: Snapshot | None = None
 
     def clients_waiting(self) -> bool:
         """New connections wait in a listen queue (seen without accepting)."""
         if self._waiting is None:
-            readable, _, _ = select.select(self._ctx.listeners, [], [], 0)
+            readable, _, _ = select.select(self._listeners, [], [], 0)
             self._waiting = bool(readable)
         return self._waiting
 
@@ -293,15 +313,16 @@ class ChildProbes:
         """Another current-generation child accepts and has an idle worker."""
         ready = State.READY.value[0]
         return any(
-            p.slot != self._ctx.slot and not p.quiescing and not p.not_accepting
+            p.slot != self._slot and not p.quiescing and not p.not_accepting
             and ready in p.states
             for p in self._current()
         )
 
     def serving_children(self) -> int:
+        """Live, non-quiescing children of the current generation (this one included)."""
         return sum(1 for p in self._current() if not p.quiescing)
 
     def _current(self) -> tuple[ProcessView, ...]:
         if self._snapshot is None:
-            self._snapshot = self._ctx.scoreboard.snapshot()
+            self._snapshot = self._take_snapshot()
         return self._snapshot.live(self._snapshot.generation)

@@ -7,7 +7,8 @@ table, the timer heap and the count; epoll itself is thread-safe.  Each parked
 connection is in the epoll with a one-shot registration, re-armed each time it
 is parked (after it is in the table, so the poller never sees an event for a
 connection it cannot find), and has a deadline in a heap: RequestReadTimeout's
-header stage while a head is under way, KeepAliveTimeout while it idles.
+header stage while a head is under way, KeepAliveTimeout while it idles,
+LINGER_SECONDS while a lingering close discards its input.
 Timers are invalidated lazily by a token that every move of the connection
 bumps.
 """
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from mpmd.http.parkable import Parked, answer_timeout, close_parked
+from mpmd.http.parkable import Parked, close_parked
 
 log = structlog.get_logger("mpmd.event")
 
@@ -93,10 +94,19 @@ class ParkingLot:
             self._sleep_until = now + wait
             return wait
 
-    def expire(self, now: float) -> None:
-        """End the connections whose deadline passed (408 if a head had begun)."""
+    def expire(self, now: float) -> list[Parked]:
+        """Take out the connections whose deadline passed: those with part of a
+        head in are returned (marked ``timed_out``: a worker answers them 408,
+        as a blocking MPM's thread would); the others are closed quietly (no
+        byte of a request came, or a lingering close is over)."""
+        answer = []
         for parked in self._expired(now):
-            answer_timeout(parked)
+            if parked.partial:
+                parked.timed_out = True
+                answer.append(parked)
+            else:
+                close_parked(parked)
+        return answer
 
     def _expired(self, now: float) -> list[Parked]:
         timers, expired = self._timers, []

@@ -111,3 +111,16 @@ def test_reclaim_closes_only_long_idle_keepalive_connections(
     lot.reclaim_keepalive(now=10.0, idle_for=1.0)
     assert len(lot) == 2 and lot.idle_keepalive == 1
     assert old.sock.fileno() == -1
+
+
+def test_expire_hands_back_a_begun_head_for_a_worker_to_answer(
+    epoll: select.epoll, pairs: list[tuple[socket.socket, socket.socket]]
+) -> None:
+    lot = ParkingLot(epoll)
+    quiet, begun = parked(pairs, 10.0), parked(pairs, 10.0)
+    begun.partial = True  # part of a head came: it gets a 408 (from a worker's session)
+    for conn in (quiet, begun):
+        lot.park(conn)
+    assert lot.expire(now=11.0) == [begun]
+    assert begun.timed_out and begun.sock.fileno() != -1 and len(lot) == 0
+    assert quiet.sock.fileno() == -1 and not quiet.timed_out
