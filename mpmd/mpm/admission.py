@@ -64,6 +64,7 @@ under a slowloris crowd).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Protocol
 
 #: how often a child over its admission limit checks whether to accept anyway
@@ -159,7 +160,13 @@ def admit(
     over_limit = not counts.stopping and not within
     starving, state = _starving(limits, state, probes, now, free) if over_limit else (False, state)
     reclaim, state = _saturation(counts, state, probes, now)
-    decision = Admission(
+    return _decision(accept, over_limit, starving, reclaim), state
+
+
+@cache
+def _decision(accept: bool, over_limit: bool, starving: bool, reclaim: bool) -> Admission:
+    # Sixteen possible decisions, each built once: the poller asks every turn.
+    return Admission(
         accept=accept or starving,
         batch=STARVING_BATCH if starving else 1,
         not_accepting=not accept,
@@ -167,7 +174,6 @@ def admit(
         over_limit=over_limit,
         starving=starving,
     )
-    return decision, state
 
 
 def _starving(
@@ -188,6 +194,8 @@ def _saturation(
 ) -> tuple[bool, AdmissionState]:
     """Rule 5: the saturation clock, and whether to reclaim keep-alive connections."""
     if counts.idle_workers:
+        if state.busy_since is None:
+            return False, state
         return False, AdmissionState(None, state.last_starving_check)
     if state.busy_since is None:
         return False, AdmissionState(now, state.last_starving_check)

@@ -113,6 +113,7 @@ class EventChild:
         self.recycle = RecycleMonitor(ctx)
         self.released = False  # stopping, and the listeners are left for good
         self.admission_state = AdmissionState()
+        self.probes = ChildProbes(ctx.listeners, ctx.slot, ctx.scoreboard.snapshot)
         self.admission = Admission(  # until the first turn decides
             accept=False, batch=1, not_accepting=True, reclaim=False,
             over_limit=False, starving=False,
@@ -178,7 +179,7 @@ class EventChild:
         )
         now = time.monotonic()
         self.admission, self.admission_state = admit(
-            self.limits, counts, self.admission_state, self._probes(), now
+            self.limits, counts, self.admission_state, self.probes.next_turn(), now
         )
         if self.admission.accept:
             self.acceptor.resume()
@@ -187,10 +188,6 @@ class EventChild:
         self.proc.not_accepting = int(self.admission.not_accepting)
         if self.admission.reclaim:
             self.lot.reclaim_keepalive(now, KEEPALIVE_RECLAIM_AFTER)
-
-    def _probes(self) -> ChildProbes:
-        ctx = self.ctx
-        return ChildProbes(ctx.listeners, ctx.slot, ctx.scoreboard.snapshot)
 
     def _release_listeners(self) -> None:
         """Stopping: leave the listeners for good, taking over the connections
@@ -292,8 +289,8 @@ class EventChild:
 
 
 class ChildProbes:
-    """The admission policy's probes for one poller turn: each fact is looked
-    up when the policy first asks for it, then reused within the turn."""
+    """The admission policy's probes: each fact is looked up when the policy
+    first asks for it in a poller turn, then reused within that turn."""
 
     def __init__(
         self, listeners: tuple[socket.socket, ...], slot: int, snapshot: Callable[[], Snapshot]
@@ -301,6 +298,11 @@ class ChildProbes:
         self._listeners, self._slot, self._take_snapshot = listeners, slot, snapshot
         self._waiting: bool | None = None
         self._snapshot: Snapshot | None = None
+
+    def next_turn(self) -> ChildProbes:
+        """Forget the previous turn's facts."""
+        self._waiting = self._snapshot = None
+        return self
 
     def clients_waiting(self) -> bool:
         """New connections wait in a listen queue (seen without accepting)."""
