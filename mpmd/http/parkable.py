@@ -5,9 +5,10 @@ by the poller (waiting for bytes) or by one worker thread (serving).  The
 poller calls :func:`feed` when the socket is readable: bytes go into the core,
 and the connection is *ready* for a worker once the core holds a whole
 request head (or an error to answer).  A worker calls :func:`serve_parkable`,
-which serves requests with the blocking driver's session while the next
-request is already there, and hands the connection back (returns ``True``)
-as soon as it would have to wait for one.
+which serves requests with the shared :class:`mpmd.http.session.Session`
+while the next request is already there, and hands the connection back
+(returns ``True``) as soon as it would have to wait for one
+(:attr:`Outcome.PARK`).
 
 Timers: a new connection gets RequestReadTimeout's header stage from accept
 (Apache starts it there too); an idle keep-alive connection gets
@@ -24,6 +25,7 @@ MPMs.  Its lingering close then waits in the poller, not in the worker:
 from __future__ import annotations
 
 import contextlib
+import enum
 import math
 import socket
 import time
@@ -32,19 +34,11 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from mpmd.http.blocking import (
-    ConnectionObserver,
-    ConnectionSettings,
-    HttpDate,
-    _Session,
-    _set_nodelay,
-    header_timeout,
-)
 from mpmd.http.channel import LINGER_MAX_BYTES, LINGER_SECONDS, READ_SIZE, Channel
 from mpmd.http.connection import HTTPConnection
-from mpmd.http.errors import RemoteProtocolError
-from mpmd.http.events import NEED_DATA, Request
 from mpmd.http.exchange import Address, Handler
+from mpmd.http.session import Outcome, Session, header_timeout, run_session, set_nodelay
+from mpmd.http.settings import ConnectionObserver, ConnectionSettings, HttpDate
 from mpmd.http.timeouts import ReadDeadline
 
 log = structlog.get_logger("mpmd.http")
@@ -75,7 +69,7 @@ def new_parked(
 ) -> Parked:
     """A freshly accepted connection, waiting for its first request."""
     sock.setblocking(False)
-    _set_nodelay(sock)
+    set_nodelay(sock)
     now = time.monotonic()
     head = ReadDeadline(settings.read_timeout.header, now)
     conn = HTTPConnection(settings.limits, server_header=settings.server_header)
@@ -88,29 +82,37 @@ def _deadline(head: ReadDeadline, now: float, settings: ConnectionSettings) -> f
     return now + (settings.timeout if math.isinf(remaining) else remaining)
 
 
-def feed(parked: Parked, settings: ConnectionSettings, now: float) -> str:
-    """Read what the socket has: ``"ready"`` for a worker, ``"wait"``, or ``"closed"``."""
+class Fed(enum.Enum):
+    """What :func:`feed` found."""
+
+    READY = "ready"  # a whole head (or an error to answer) is in: serve it
+    WAIT = "wait"  # not yet: back to the poller
+    CLOSED = "closed"  # the client went away between requests
+
+
+def feed(parked: Parked, settings: ConnectionSettings, now: float) -> Fed:
+    """Read what the socket has into the core."""
     try:
         data = parked.sock.recv(READ_SIZE)
     except (BlockingIOError, InterruptedError):
-        return "wait"
+        return Fed.WAIT
     except OSError:
-        return "closed"
+        return Fed.CLOSED
     if not data:
         if not parked.partial:
-            return "closed"  # gone between requests: nobody to answer
+            return Fed.CLOSED  # gone between requests: nobody to answer
         # Half-closed mid-head: the core now reports the truncated request, and
         # a worker answers 400 as the blocking driver does (the client may
         # still read: it only shut down its sending side).
         parked.conn.receive_data(b"")
-        return "ready"
+        return Fed.READY
     parked.conn.receive_data(data)
     if parked.head is None:  # the first byte of a next request starts its header stage
         parked.head = ReadDeadline(settings.read_timeout.header, now)
     parked.head.extend(len(data))
     parked.idle_keepalive, parked.partial = False, True
     parked.deadline = _deadline(parked.head, now, settings)
-    return "ready" if parked.conn.ready else "wait"
+    return Fed.READY if parked.conn.ready else Fed.WAIT
 
 
 def answer_timeout(
@@ -125,11 +127,8 @@ def answer_timeout(
     poller's deadline passed with part of a head in): 408 as the blocking
     driver answers it.  True if it should be parked to linger (:func:`linger`);
     on False it is closed."""
-    channel = Channel(parked.sock, parked.conn, settings.timeout, time.monotonic)
-    session = _ParkableSession(
-        channel, handler, settings, observer, draining, parked.client, parked.server, date
-    )
-    session.served = parked.served
+    session = _session(parked, handler, settings, observer, draining, date)
+    channel = session.channel
     try:
         session.reject(header_timeout(parked.conn))
     except OSError:
@@ -179,33 +178,22 @@ def serve_parkable(
 ) -> bool:
     """Serve the ready request(s) of ``parked``; True if it should be parked again.
 
-    On ``False`` the connection has been closed (lingering close)."""
-    channel = Channel(parked.sock, parked.conn, settings.timeout, time.monotonic)
-    session = _ParkableSession(
-        channel, handler, settings, observer, draining, parked.client, parked.server, date
-    )
-    session.served = parked.served
-    session.linger = linger
+    The session waits at most ``linger()`` seconds for a next request (0 while
+    other connections wait for a worker).  On ``False`` the connection has
+    been closed (lingering close)."""
+    session = _session(parked, handler, settings, observer, draining, date, linger)
     try:
-        again = session.run_parkable()
-    except OSError:
-        if not channel.broken:
-            log.exception("connection_failed")
-        again = False
-    except Exception:
+        outcome = run_session(session)
+    except Exception:  # the session closed the connection; this worker carries on
         log.exception("connection_failed")
-        again = False
-    if again:
-        _repark(parked, session, channel, settings)
-        return True
-    observer.closing()
-    channel.lingering_close()
-    return False
+        return False
+    if outcome is Outcome.CLOSE:
+        return False
+    _repark(parked, session, settings)
+    return True
 
 
-def _repark(
-    parked: Parked, session: _ParkableSession, channel: Channel, settings: ConnectionSettings
-) -> None:
+def _repark(parked: Parked, session: Session, settings: ConnectionSettings) -> None:
     now = time.monotonic()
     parked.served = session.served
     parked.parked_at = now
@@ -220,63 +208,26 @@ def _repark(
         parked.deadline = now + settings.keep_alive_timeout
 
 
-class _ParkableSession(_Session):
-    """The blocking session, except that it never waits long for a next
-    request: when one is not there within ``linger()`` seconds (0 while other
-    connections wait for a worker) it stops and reports ``parked``."""
-
-    __slots__ = ("linger", "partial", "want_park")
-    linger: Callable[[], float]
-
-    def _receive_soon(self) -> int | None:
-        # A client that answers at once (a benchmark, a page fetching its
-        # assets) sends its next request within a fraction of a millisecond:
-        # waiting that long here saves the round trip through the poller
-        # (two thread hand-offs and two epoll_ctl calls).
-        wait = self.linger()
-        if wait <= 0:
-            return self._ch.receive_nowait()
-        try:
-            return self._ch.receive(wait, wait_first=True)
-        except TimeoutError:
-            return None
-
-    def reject(self, error: RemoteProtocolError) -> None:
-        """Answer ``error`` for a request the poller saw begin (its 408)."""
-        self._reject(error)
-
-    def run_parkable(self) -> bool:
-        self.want_park = self.partial = False
-        self._observer.reading()
-        request = self._read_head()  # complete already: the poller said "ready"
-        while request is not None:
-            if not self._serve(request):
-                self.served += 1
-                return False
-            self.served += 1
-            request = self._next_request()
-        return self.want_park
-
-    def _next_request(self) -> Request | None:
-        conn = self._ch.conn
-        conn.start_next_cycle()
-        self._begin_cycle()
-        while True:
-            try:
-                event = conn.next_event()
-            except RemoteProtocolError as error:  # a bad pipelined request
-                self._reject(error)
-                return None
-            if type(event) is Request:
-                self._observer.reading()
-                return event
-            if event is not NEED_DATA:
-                return None  # the client closed after its last request
-            received = self._receive_soon()
-            if received is None:  # nothing more now: back to the poller
-                self.want_park = True
-                self.partial = self._ch.bytes_in > self._in0
-                self._observer.keepalive()
-                return None
-            if received == 0:
-                return None
+def _session(
+    parked: Parked,
+    handler: Handler,
+    settings: ConnectionSettings,
+    observer: ConnectionObserver,
+    draining: Callable[[], bool],
+    date: HttpDate | None,
+    park_after: Callable[[], float] | None = None,
+) -> Session:
+    """The session of one worker's stint on ``parked`` (its core and count go on)."""
+    channel = Channel(parked.sock, parked.conn, settings.timeout, time.monotonic)
+    return Session(
+        channel,
+        handler,
+        settings,
+        observer,
+        draining,
+        parked.client,
+        parked.server,
+        date,
+        served=parked.served,
+        park_after=park_after,
+    )

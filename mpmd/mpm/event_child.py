@@ -49,9 +49,9 @@ import structlog
 
 from mpmd.config.model import ThreadedSettings
 from mpmd.errors import ChildExit
-from mpmd.http.blocking import ConnectionSettings, HttpDate
 from mpmd.http.exchange import Handler
 from mpmd.http.parkable import (
+    Fed,
     Parked,
     answer_timeout,
     close_parked,
@@ -60,6 +60,7 @@ from mpmd.http.parkable import (
     new_parked,
     serve_parkable,
 )
+from mpmd.http.settings import ConnectionSettings, HttpDate
 from mpmd.mpm.acceptor import PROBE_INTERVAL, Accepted, Acceptor
 from mpmd.mpm.admission import (
     KEEPALIVE_RECLAIM_AFTER,
@@ -247,11 +248,11 @@ class EventChild:
             return answer_timeout(parked, self.handler, self.settings, recorder,
                                   self._stopping, self.date)
         if not parked.conn.ready:
-            outcome = feed(parked, self.settings, time.monotonic())
-            if outcome == "closed":  # the client went away between requests
+            fed = feed(parked, self.settings, time.monotonic())
+            if fed is Fed.CLOSED:  # the client went away between requests
                 close_parked(parked)
                 return False
-            if outcome == "wait":
+            if fed is Fed.WAIT:
                 return True
         recorder.connection_started(parked.client)
         return serve_parkable(parked, self.handler, self.settings, recorder,
