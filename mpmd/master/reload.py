@@ -20,22 +20,18 @@ clients are answered when their reload ends.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import structlog
 
-from mpmd.app.factory import handler_factory
-from mpmd.config import load_config
 from mpmd.errors import MpmdError
 from mpmd.logs.failures import ChildFailure
-from mpmd.logs.setup import configure_logging, reopen_error_logs
 from mpmd.master.children import ExitInfo
 from mpmd.master.control import ControlRequest
+from mpmd.master.fleet import Fleet
 from mpmd.master.generation import Generation, Stage
-from mpmd.mpm import registry
-
-if TYPE_CHECKING:
-    from mpmd.master.supervisor import Supervisor
+from mpmd.systemd.notify import Notifier
 
 log = structlog.get_logger("mpmd.master")
 
@@ -43,11 +39,30 @@ log = structlog.get_logger("mpmd.master")
 STAGING_TIMEOUT = 60.0
 
 
+class ReloadHost(Protocol):
+    """What a reload needs from the master around it (the Supervisor)."""
+
+    def reply(self, request: ControlRequest, ok: bool, message: str, **data: Any) -> None:
+        """Answer a waiting ``mpmd reload`` client."""
+
+    def switched(self, new: Generation) -> str:
+        """``new`` now serves: reopen the master's logs, retitle; returns the
+        status line systemd gets with READY=1."""
+
+
 class Reloader:
-    def __init__(self, supervisor: Supervisor, config_file: str, defines: tuple[str, ...]) -> None:
-        self.sup = supervisor
-        self.config_file = config_file
-        self.defines = defines
+    """Stages a new generation and switches to it, or keeps the old one.
+
+    ``build`` reads the configuration again and builds the new generation
+    (not yet in the fleet); it raises MpmdError or OSError to refuse.
+    """
+
+    def __init__(self, host: ReloadHost, fleet: Fleet, notifier: Notifier,
+                 build: Callable[[], Generation]) -> None:
+        self.host = host
+        self.fleet = fleet
+        self.notifier = notifier
+        self.build = build
         self.staging: Generation | None = None
         self.graceful = True
         self.waiters: list[ControlRequest] = []
@@ -71,22 +86,18 @@ class Reloader:
         self.graceful, self.waiters = graceful, waiters
         # systemd's notify-reload protocol: RELOADING=1 + MONOTONIC_USEC now,
         # READY=1 when the reload ends, whichever way it ends.
-        self.sup.notifier.reloading("reloading")
+        self.notifier.reloading("reloading")
         try:
-            config = load_config(self.config_file, self.defines)
-            mpm = registry.load(config.mpm_module)
-            generation = self.sup.new_generation(
-                config, mpm, handler_factory(config, preload=False)
-            )
+            generation = self.build()
         except (MpmdError, OSError) as exc:
             self._fail(str(exc))
             return
-        generation.deadline = self.sup.clock() + STAGING_TIMEOUT
-        self.sup.fleet.add(generation)
+        generation.deadline = self.fleet.clock() + STAGING_TIMEOUT
+        self.fleet.add(generation)
         self.staging = generation
-        log.info("generation_staging", generation=generation.number, mpm=mpm.name,
+        log.info("generation_staging", generation=generation.number, mpm=generation.mpm.name,
                  graceful=graceful)
-        self.sup.fleet.maintain(generation)  # forks its StartServers now
+        self.fleet.maintain(generation)  # forks its StartServers now
 
     def tick(self) -> None:
         generation = self.staging
@@ -94,7 +105,7 @@ class Reloader:
             return
         if generation.ready():
             self._switch(generation)
-        elif generation.deadline is not None and self.sup.clock() >= generation.deadline:
+        elif generation.deadline is not None and self.fleet.clock() >= generation.deadline:
             self._abort(f"generation {generation.number} was not ready within "
                         f"{STAGING_TIMEOUT:.0f} s")
 
@@ -107,7 +118,7 @@ class Reloader:
         generation, self.staging = self.staging, None
         if generation is not None:
             generation.deadline = None
-            self.sup.fleet.stop(generation)
+            self.fleet.stop(generation)
         self._fail(reason, details)
 
     def _fail(self, reason: str, details: str = "") -> None:
@@ -115,43 +126,35 @@ class Reloader:
         traceback) go once into the error log and whole to ``mpmd reload``."""
         extra = {"exception": details} if details else {}
         log.error("reload_failed", reason=reason, **extra)
-        self.sup.notifier.ready(f"reload failed: {reason}")
+        self.notifier.ready(f"reload failed: {reason}")
         answer = f"reload failed: {reason}\n{details}" if details else f"reload failed: {reason}"
         for waiter in self.waiters:
-            self.sup.reply(waiter, False, answer)
+            self.host.reply(waiter, False, answer)
         self.waiters = []
         self._next()
 
     def _switch(self, new: Generation) -> None:
         self.staging = None
-        old = [g for g in self.sup.fleet if g.stage is Stage.ACTIVE]
+        old = [g for g in self.fleet if g.stage is Stage.ACTIVE]
         new.stage, new.deadline = Stage.ACTIVE, None
         for generation in old:
             if self.graceful:
-                self.sup.fleet.drain(generation, new.config.drain_timeout)
+                self.fleet.drain(generation, new.config.drain_timeout)
             else:
-                self.sup.fleet.stop(generation)
+                self.fleet.stop(generation)
         if not self.graceful:  # a restart also cuts short what still drains
-            for generation in self.sup.fleet:
+            for generation in self.fleet:
                 if generation.stage is Stage.DRAINING:
-                    self.sup.fleet.stop(generation)
-        closed = self.sup.fleet.pool.release_unused([new.listeners])
-        self._reopen_logs(new)
-        self.sup.set_title()
-        self.sup.notifier.ready(self.sup.status_line())
+                    self.fleet.stop(generation)
+        closed = self.fleet.pool.release_unused([new.listeners])
+        self.notifier.ready(self.host.switched(new))
         log.info("reload_succeeded", generation=new.number, mpm=new.mpm.name,
                  graceful=self.graceful, closed_listeners=closed)
         for waiter in self.waiters:
-            self.sup.reply(waiter, True, f"generation {new.number} serving ({new.mpm.name})",
+            self.host.reply(waiter, True, f"generation {new.number} serving ({new.mpm.name})",
                            generation=new.number, mpm=new.mpm.name)
         self.waiters = []
         self._next()
-
-    def _reopen_logs(self, new: Generation) -> None:
-        """logrotate's rename-then-reload: the master's ErrorLog is opened anew;
-        the new children open their logs themselves, the old keep theirs."""
-        reopen_error_logs()
-        configure_logging(new.config, role="master")
 
     def _next(self) -> None:
         if not self.pending:
@@ -165,5 +168,5 @@ class Reloader:
         self.staging = None
         self.pending = False
         for waiter in self.waiters + self.pending_waiters:
-            self.sup.reply(waiter, False, f"reload abandoned: {reason}")
+            self.host.reply(waiter, False, f"reload abandoned: {reason}")
         self.waiters, self.pending_waiters = [], []

@@ -19,7 +19,7 @@ import enum
 import os
 import signal
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import setproctitle
 import structlog
@@ -27,7 +27,9 @@ import structlog
 from mpmd.config.model import ServerConfig
 from mpmd.errors import ChildExit
 from mpmd.logs.failures import ChildFailure
+from mpmd.logs.setup import configure_logging, reopen_error_logs
 from mpmd.master import control as control_mod
+from mpmd.master.assemble import Blueprint, GenerationFactory, reload_blueprint
 from mpmd.master.children import ExitInfo
 from mpmd.master.fleet import Fleet
 from mpmd.master.generation import Generation, ListenerPool, Stage
@@ -35,17 +37,9 @@ from mpmd.master.pidfile import remove_pidfile, write_pidfile
 from mpmd.master.processes import OsProcesses, Processes
 from mpmd.master.reload import Reloader
 from mpmd.master.signals import Command, SignalInbox
-from mpmd.mpm import privileges
-from mpmd.mpm.base import MPM
-from mpmd.scoreboard.board import Scoreboard
 from mpmd.scoreboard.states import BUSY_STATES, IDLE_STATES
-from mpmd.status.locate import scoreboard_path
 from mpmd.systemd import activation
 from mpmd.systemd.notify import Heartbeat, Notifier
-
-if TYPE_CHECKING:
-    from mpmd.app.runtime import Runtime
-    from mpmd.http.exchange import Handler
 
 log = structlog.get_logger("mpmd.master")
 
@@ -69,62 +63,73 @@ _CONTROL_COMMANDS = {
 }
 
 
+def reopen_master_logs(config: ServerConfig) -> None:
+    """logrotate's rename-then-reload: the master's ErrorLog is opened anew;
+    the new children open their logs themselves, the old keep theirs."""
+    reopen_error_logs()
+    configure_logging(config, role="master")
+
+
 class Supervisor:
     """Runs one server until it is stopped; :meth:`run` returns the exit status."""
 
     def __init__(
         self,
-        config: ServerConfig,
-        mpm: MPM,
-        make_handler: Callable[[Runtime], Handler],
+        plan: Blueprint,
         *,
         defines: tuple[str, ...] = (),
         inherited: list[activation.InheritedSocket] | None = None,
         processes: Processes | None = None,
         inbox: SignalInbox | None = None,
+        reopen_logs: Callable[[ServerConfig], None] = reopen_master_logs,
     ) -> None:
-        self.config = config
+        self.config = config = plan.config
         self.processes: Processes = processes or OsProcesses()
         self.clock = clock = self.processes.now
         self.phase = Phase.RUNNING
         self.exit_code = 0
-        self.last_generation = 0
         self.inbox = inbox or SignalInbox()
         self.control: control_mod.ControlServer | None = None
         self._readable: list[Any] = []
         self.fleet = Fleet(ListenerPool(config.listen_backlog), self._private_fds, self.processes)
-        self.reloader = Reloader(self, config.config_file, defines)
+        self.factory = GenerationFactory(self.fleet.pool, clock)
         self.notifier = Notifier.from_env()
+        self.reloader = Reloader(
+            self, self.fleet, self.notifier,
+            lambda: self.factory.build(reload_blueprint(config.config_file, defines)),
+        )
+        self._reopen_logs = reopen_logs
         self.heartbeat = Heartbeat(self.notifier, clock)
         self.ready_sent = False
         self.next_status = 0.0
-        self._first = (config, mpm, make_handler)
+        self._first = plan
         self._inherited = inherited
 
     # -- lifecycle ------------------------------------------------------------
 
     def run(self) -> int:
         try:
-            self._start()
+            self.start()
             while True:
-                self._turn()  # first turn at once: StartServers fork without waiting
+                self.turn()  # first turn at once: StartServers fork without waiting
                 if self.phase is Phase.DONE:
                     break
-                self._wait()
+                self.wait()
         finally:
-            self._cleanup()
+            self.close()
         log.info("server_stopped", exit_code=self.exit_code)
         return self.exit_code
 
-    def _start(self) -> None:
-        config, mpm, make_handler = self._first
+    def start(self) -> None:
+        """Signals, PidFile, listeners, the first generation (not yet forked)."""
+        config = self.config
         # Signals first: once the port is bound a client (or a test) may
         # already send HUP, whose default action would kill the master.
         self.inbox.install()
         if config.pid_file:  # before binding: whoever can connect finds the PidFile
             write_pidfile(config.pid_file, os.getpid())
         self._adopt_inherited(config)
-        generation = self.new_generation(config, mpm, make_handler)
+        generation = self.factory.build(self._first)
         generation.stage = Stage.ACTIVE
         self.fleet.add(generation)
         path = config.control_socket or (
@@ -133,7 +138,7 @@ class Supervisor:
         if path:
             self.control = control_mod.ControlServer(path)
         self.set_title()
-        log.info("server_started", mpm=mpm.name, generation=generation.number,
+        log.info("server_started", mpm=generation.mpm.name, generation=generation.number,
                  listen=[str(a) for a in config.listen], config=config.config_file,
                  control_socket=path or None)
 
@@ -148,30 +153,6 @@ class Supervisor:
         self.fleet.pool.adopt(matched, extras)
         log.info("sockets_inherited", matched=[str(a) for a in matched],
                  extra=[str(activation.bound_address(s) or s.fileno()) for s in extras])
-
-    def new_generation(
-        self, config: ServerConfig, mpm: MPM, make_handler: Callable[[Runtime], Handler]
-    ) -> Generation:
-        """A generation with its listeners bound and its scoreboard mapped (not added).
-
-        Also resolves User/Group and hands the children's log files to that
-        user, so a wrong User fails here (a reload then keeps the old generation).
-        """
-        identity = privileges.resolve(config.user, config.group)
-        privileges.prepare_child_files(
-            [c.target for c in config.custom_logs if c.target not in ("stdout", "stderr")],
-            identity,
-        )
-        mpm.prepare()
-        listeners = self.fleet.pool.acquire(config.listen)
-        settings = config.mpm_settings
-        board = Scoreboard(settings.server_limit, mpm.threads_per_child(settings),
-                           scoreboard_path(config))
-        self.last_generation += 1  # never reused, even after a failed reload
-        number = self.last_generation
-        board.header.generation = number
-        return Generation(number, config, mpm, make_handler, board, listeners,
-                          mpm.initial_state(settings), started=self.clock())
 
     @property
     def active(self) -> Generation | None:
@@ -189,7 +170,14 @@ class Supervisor:
                 f"-f {active.config.config_file}"
             )
 
-    def _cleanup(self) -> None:
+    def switched(self, new: Generation) -> str:
+        """A reload's new generation serves (:class:`ReloadHost`)."""
+        self._reopen_logs(new.config)
+        self.set_title()
+        return self.status_line()
+
+    def close(self) -> None:
+        """Release what :meth:`start` took (sockets, scoreboards, the PidFile)."""
         self.reloader.abandon("the server is stopping")
         if self.control is not None:
             self.control.close()
@@ -207,7 +195,8 @@ class Supervisor:
 
     # -- one turn of the loop -------------------------------------------------
 
-    def _wait(self) -> None:
+    def wait(self) -> None:
+        """Sleep until something is readable or the next deadline comes."""
         now = self.clock()
         deadlines = self.fleet.deadlines()
         if (beat := self.heartbeat.deadline()) is not None:
@@ -220,7 +209,8 @@ class Supervisor:
             watched += self.control.sockets()
         self._readable = self.processes.wait_readable(watched, timeout)
 
-    def _turn(self) -> None:
+    def turn(self) -> None:
+        """One pass of the loop over what :meth:`wait` found ready."""
         for command in self.inbox.commands():
             self.on_command(command)
         # children's stderr (fds) and failure reports, before their exits are reaped
@@ -295,6 +285,7 @@ class Supervisor:
 
     def reply(self, request: control_mod.ControlRequest, ok: bool, message: str,
               **data: Any) -> None:
+        """Answer a control client (:class:`ReloadHost`)."""
         if self.control is not None:
             self.control.reply(request, ok, message, **data)
 
