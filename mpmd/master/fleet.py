@@ -116,7 +116,10 @@ class Fleet:
         for slot in plan.retire:
             self._retire(generation, slot)
         if plan.spawn and not self.throttle.allows(self.clock()):
-            return  # maintenance asks again once the throttle opens
+            # Maintenance asks again once the throttle opens, not before: the
+            # plan's own wake-up may be now, and the master would spin till then.
+            generation.wake_at = self.throttle.not_before
+            return
         for slot in plan.spawn:
             self._spawn(generation, slot)
 
@@ -271,8 +274,8 @@ class Fleet:
                 out.append(g.deadline)
             if g.escalation is not None and (d := g.escalation.next_deadline()) is not None:
                 out.append(d)
-        if self.throttle.not_before is not None:
-            out.append(self.throttle.not_before)
+        if (resume := self.throttle.deadline(self.clock())) is not None:
+            out.append(resume)
         return out
 
     # -- reaping ------------------------------------------------------------------

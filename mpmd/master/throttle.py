@@ -42,3 +42,10 @@ class SpawnThrottle:
 
     def allows(self, now: float) -> bool:
         return self.not_before is None or now >= self.not_before
+
+    def deadline(self, now: float) -> float | None:
+        """When spawning resumes, while that is still to come.  A time already
+        past is no deadline: waking for it would make the master spin."""
+        if self.not_before is not None and self.not_before > now:
+            return self.not_before
+        return None
