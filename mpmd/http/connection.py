@@ -152,6 +152,12 @@ class HTTPConnection:
         to a worker thread.  Consumes nothing."""
         return bool(self._reader.events) or self._eof
 
+    @property
+    def mid_request(self) -> bool:
+        """Bytes of a request have been received whose head or body is not
+        complete yet (blank lines between requests do not count)."""
+        return self._reader.mid_message
+
     def received_line(self) -> bytes | None:
         """The request line of a request head still incomplete, once all of that
         line came (what a 408 is logged with, as Apache's ``%r``)."""

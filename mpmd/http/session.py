@@ -127,7 +127,9 @@ class Session:
                 return self._keepalive_wait()
             received = self._receive_soon(self._park_after())
             if received is None:  # nothing more now: back to the poller
-                self.partial = self.channel.bytes_in > self._in0
+                # Bytes of the next head may have come with the last request
+                # (fed by the poller, not counted by this channel): the core knows.
+                self.partial = self.channel.bytes_in > self._in0 or conn.mid_request
                 self.observer.keepalive()
                 return Outcome.PARK
             if received == 0:
