@@ -3,7 +3,8 @@
 The fleet applies what the supervisor decides; it decides nothing about
 *when* to reload or stop.  Each generation runs its own MPM's maintenance on
 its own scoreboard; a draining or stopping generation is only waited for (and
-escalated), never topped up.
+escalated), never topped up.  Processes are forked and signalled through
+the injected :class:`~mpmd.master.processes.Processes`, never directly.
 """
 
 from __future__ import annotations

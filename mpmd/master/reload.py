@@ -12,6 +12,7 @@ A reload (USR1, ``mpmd reload``) or restart (HUP, ``mpmd restart``):
    generation becomes active and the old one drains (graceful) or is stopped
    (restart), bounded by DrainTimeout.
 
+The steps and their allowed order are one table, :mod:`mpmd.master.reload_states`.
 Reload requests that arrive while one stages are coalesced into one more
 reload after it (an ungraceful one upgrades a pending graceful one), so a
 burst of signals converges on one live generation.  Waiting ``mpmd reload``
@@ -31,6 +32,7 @@ from mpmd.master.children import ExitInfo
 from mpmd.master.control import ControlRequest
 from mpmd.master.fleet import Fleet
 from mpmd.master.generation import Generation, Stage
+from mpmd.master.reload_states import ReloadEvent, ReloadState, next_state
 from mpmd.systemd.notify import Notifier
 
 log = structlog.get_logger("mpmd.master")
@@ -63,6 +65,7 @@ class Reloader:
         self.fleet = fleet
         self.notifier = notifier
         self.build = build
+        self.state = ReloadState.IDLE  # moves only through reload_states.TRANSITIONS
         self.staging: Generation | None = None
         self.graceful = True
         self.waiters: list[ControlRequest] = []
@@ -73,16 +76,21 @@ class Reloader:
     def request(self, waiter: ControlRequest | None, graceful: bool) -> None:
         log.info("reload_requested", graceful=graceful, staging=self.staging is not None)
         waiters = [waiter] if waiter else []
-        if self.staging is None:
+        if self.state is ReloadState.IDLE:
             self._stage(graceful, waiters)
             return
+        self._move(ReloadEvent.COALESCE)
         self.pending = True
         self.pending_graceful = self.pending_graceful and graceful
         self.pending_waiters += waiters
         if not graceful:
             self.graceful = False  # an ungraceful request upgrades the one under way
 
+    def _move(self, event: ReloadEvent) -> None:
+        self.state = next_state(self.state, event)
+
     def _stage(self, graceful: bool, waiters: list[ControlRequest]) -> None:
+        self._move(ReloadEvent.BUILD)
         self.graceful, self.waiters = graceful, waiters
         # systemd's notify-reload protocol: RELOADING=1 + MONOTONIC_USEC now,
         # READY=1 when the reload ends, whichever way it ends.
@@ -90,11 +98,13 @@ class Reloader:
         try:
             generation = self.build()
         except (MpmdError, OSError) as exc:
+            self._move(ReloadEvent.REFUSED)
             self._fail(str(exc))
             return
         generation.deadline = self.fleet.clock() + STAGING_TIMEOUT
         self.fleet.add(generation)
         self.staging = generation
+        self._move(ReloadEvent.STAGED)
         log.info("generation_staging", generation=generation.number, mpm=generation.mpm.name,
                  graceful=graceful)
         self.fleet.maintain(generation)  # forks its StartServers now
@@ -115,6 +125,7 @@ class Reloader:
         self._abort(failure.headline, failure.details)
 
     def _abort(self, reason: str, details: str = "") -> None:
+        self._move(ReloadEvent.ABORT)
         generation, self.staging = self.staging, None
         if generation is not None:
             generation.deadline = None
@@ -134,6 +145,7 @@ class Reloader:
         self._next()
 
     def _switch(self, new: Generation) -> None:
+        self._move(ReloadEvent.SWITCH)
         self.staging = None
         old = [g for g in self.fleet if g.stage is Stage.ACTIVE]
         new.stage, new.deadline = Stage.ACTIVE, None
@@ -165,6 +177,7 @@ class Reloader:
 
     def abandon(self, reason: str) -> None:
         """The server stops: no reload will finish; tell whoever waits."""
+        self._move(ReloadEvent.ABANDON)
         self.staging = None
         self.pending = False
         for waiter in self.waiters + self.pending_waiters:

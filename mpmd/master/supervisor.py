@@ -1,6 +1,6 @@
 """The master loop: commands in, children reaped, generations maintained.
 
-Theory of operation.  The master sleeps in ``select`` on the signal wake-up
+Theory of operation.  The master sleeps in ``poll`` on the signal wake-up
 socket and the control socket until a command arrives or a deadline comes
 (at most :data:`IDLE_WAKEUP` seconds when nothing happens).  Each turn it
 
@@ -11,6 +11,9 @@ socket and the control socket until a command arrives or a deadline comes
    generation forward (:mod:`mpmd.master.reload`), and escalates stops.
 
 It knows no MPM by name: everything MPM-specific is behind ``Generation.mpm``.
+It touches no process and reads no clock itself: forking, signalling, reaping,
+waiting and time go through one :class:`~mpmd.master.processes.Processes`, so
+tests/unit/master drives this very loop against a fake in milliseconds.
 """
 
 from __future__ import annotations

@@ -96,6 +96,7 @@ class FakeMaster:
     """A real Supervisor over a configuration file, driven turn by turn."""
 
     def __init__(self, tmp_path: Path, conf: str) -> None:
+        tmp_path.mkdir(parents=True, exist_ok=True)
         self.conf = tmp_path / "mpmd.conf"
         self._socket_dir = tempfile.mkdtemp(prefix="mpmd-", dir="/tmp")
         self.rewrite(conf)
@@ -136,9 +137,11 @@ class FakeMaster:
         return self.os.clock
 
     def rewrite(self, conf: str) -> None:
-        """``conf`` without Listen: the master listens on a Unix socket of its own
-        (no port to race other tests for; a short path, under AF_UNIX's 108 bytes)."""
-        self.conf.write_text(f"Listen unix:{self._socket_dir}/s\n{conf}")
+        """``conf`` without Listen or PidFile: the master listens on a Unix socket
+        of its own (no port to race other tests for) and keeps its PidFile and
+        control socket beside it (a short path, under AF_UNIX's 108 bytes)."""
+        where = self._socket_dir
+        self.conf.write_text(f"Listen unix:{where}/s\nPidFile {where}/mpmd.pid\n{conf}")
 
     def generation(self, number: int) -> Generation:
         found = self.sup.fleet.by_number(number)
