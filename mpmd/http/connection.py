@@ -71,6 +71,19 @@ class State(enum.Enum):
     ERROR = "ERROR"
 
 
+class Move(enum.Enum):
+    """What our side does (or sees: ``REQUEST`` is the client's head, from here)."""
+
+    __hash__ = object.__hash__  # as State: looked up in _SERVER several times per request
+
+    REQUEST = "request"
+    CONTINUE = "continue"
+    RESPONSE = "response"
+    ERROR_RESPONSE = "error_response"  # answers a client in ERROR
+    DATA = "data"
+    EOM = "eom"
+
+
 _I, _SR, _SB, _D, _C = State.IDLE, State.SEND_RESPONSE, State.SEND_BODY, State.DONE, State.CLOSED
 
 #: The client's moves: (state, event type) -> next state.
@@ -80,16 +93,15 @@ _CLIENT: dict[tuple[State, type], State] = {
     (_SB, Data): _SB,
     (_SB, EndOfMessage): _D,
 }
-#: Our moves: (state, move) -> next state.  "request" is the client's Request
-#: seen from our side; "error_response" answers a client in ERROR.
-_SERVER: dict[tuple[State, str], State] = {
-    (_I, "request"): _SR,
-    (_SR, "continue"): _SR,
-    (_SR, "response"): _SB,
-    (_SR, "error_response"): _SB,
-    (_I, "error_response"): _SB,
-    (_SB, "data"): _SB,
-    (_SB, "eom"): _D,
+#: Our moves: (state, move) -> next state.
+_SERVER: dict[tuple[State, Move], State] = {
+    (_I, Move.REQUEST): _SR,
+    (_SR, Move.CONTINUE): _SR,
+    (_SR, Move.RESPONSE): _SB,
+    (_SR, Move.ERROR_RESPONSE): _SB,
+    (_I, Move.ERROR_RESPONSE): _SB,
+    (_SB, Move.DATA): _SB,
+    (_SB, Move.EOM): _D,
 }
 
 
@@ -205,7 +217,7 @@ class HTTPConnection:
         expected = request is not None and request.expect_continue and self._client is _SB
         if not expected or self._continue_sent:
             raise self._misuse("100 Continue was not expected or was sent already")
-        self._server = self._next_server_state("continue")
+        self._server = self._next_server_state(Move.CONTINUE)
         self._continue_sent = True
         return CONTINUE
 
@@ -224,7 +236,7 @@ class HTTPConnection:
         was, so the caller can still answer 500.
         """
         failed = self._client is State.ERROR
-        state = self._next_server_state("error_response" if failed else "response")
+        state = self._next_server_state(Move.ERROR_RESPONSE if failed else Move.RESPONSE)
         request = self._request
         close = failed or self._close or request is None or not request.keep_alive
         head = build_head(
@@ -255,7 +267,7 @@ class HTTPConnection:
         Returns the bytes to send before and after them, or None when the
         response has no body and the bytes must not be sent at all.
         """
-        self._server = self._next_server_state("data")
+        self._server = self._next_server_state(Move.DATA)
         framing = self._framing
         if framing is Framing.NONE:
             return None
@@ -269,7 +281,7 @@ class HTTPConnection:
 
     def send_eom(self) -> bytes:
         """The end of the response body (the last chunk when chunked)."""
-        state = self._next_server_state("eom")
+        state = self._next_server_state(Move.EOM)
         if self._framing is Framing.LENGTH and self._remaining:
             raise self._misuse(f"response body {self._remaining} bytes short of Content-Length")
         self._server = state
@@ -310,12 +322,12 @@ class HTTPConnection:
         if type(event) is Request:
             self._request = event
             self._cycles += 1
-            self._server = self._next_server_state("request")
+            self._server = self._next_server_state(Move.REQUEST)
 
-    def _next_server_state(self, move: str) -> State:
+    def _next_server_state(self, move: Move) -> State:
         new = _SERVER.get((self._server, move))
         if new is None:
-            raise self._misuse(f"cannot {move} while the server is {self._server.name}")
+            raise self._misuse(f"cannot {move.value} while the server is {self._server.name}")
         return new
 
     def _misuse(self, message: str) -> LocalProtocolError:
