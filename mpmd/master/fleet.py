@@ -9,21 +9,20 @@ the injected :class:`~mpmd.master.processes.Processes`, never directly.
 
 from __future__ import annotations
 
-import os
 import signal
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 import structlog
 
-from mpmd.logs.capture import ChildOutput, redirect_stderr
-from mpmd.logs.failures import ChildFailure, FailureChannel
+from mpmd.logs.failures import ChildFailure
 from mpmd.master.children import ChildTable, ExitInfo
 from mpmd.master.generation import Generation, ListenerPool, Stage
+from mpmd.master.launch import Launcher
 from mpmd.master.processes import OsProcesses, Processes
 from mpmd.master.shutdown import Escalation
 from mpmd.master.throttle import SpawnThrottle
-from mpmd.mpm.base import ChildContext, Plan
+from mpmd.mpm.base import Plan
 from mpmd.mpm.child import GRACEFUL_SIGNAL
 from mpmd.scoreboard.board import Snapshot
 from mpmd.scoreboard.states import State
@@ -37,13 +36,13 @@ class Fleet:
         processes: Processes | None = None,
     ) -> None:
         self.pool = pool
-        self.private_fds = private_fds
         self.processes: Processes = processes or OsProcesses()
         self.clock = self.processes.now
         self.children = ChildTable(self.clock)
+        self.launcher = Launcher(self.processes, private_fds)
         #: the children's stderr pipes (read ends) and their failure reports
-        self.output = ChildOutput()
-        self.failures = FailureChannel()
+        self.output = self.launcher.output
+        self.failures = self.launcher.failures
         self.throttle = SpawnThrottle()
         self.generations: list[Generation] = []
         #: requests, bytes and microseconds of generations that have finished
@@ -127,56 +126,16 @@ class Fleet:
     def _spawn(self, generation: Generation, slot: int) -> None:
         board = generation.scoreboard
         board.claim(slot, generation.number, generation.threads)
-        read_fd, write_fd = self.output.pipe()
-        context = self._child_context(generation, slot)
-        try:
-            pid = self.processes.fork(
-                lambda: self._run_child(generation, context, read_fd, write_fd)
-            )
-        except OSError:
-            os.close(read_fd)
-            raise
-        finally:
-            os.close(write_fd)
-        self.output.attach(read_fd, pid, slot, generation.number)
+        older = tuple(g.scoreboard for g in reversed(self.generations) if g is not generation)
+        pid = self.launcher.launch(generation, slot, older)
         board.assign(slot, pid)
         generation.spawned.add(slot)
         self.children.add(pid, slot, generation.number)
         log.info("child_started", pid=pid, slot=slot, generation=generation.number,
                  mpm=generation.mpm.name)
 
-    @staticmethod
-    def _run_child(
-        generation: Generation, context: ChildContext, read_fd: int, write_fd: int
-    ) -> None:
-        os.close(read_fd)  # the master's end
-        redirect_stderr(write_fd)
-        generation.mpm.child_main(context)
-
-    def private_fds_of_children(self) -> tuple[int, ...]:
-        """What a child must close: the other children's pipes, the report reader."""
-        return (*self.output.fds(), *self.failures.private_fds())
-
     def close(self) -> None:
-        self.output.close_all()
-        self.failures.close()
-
-    def _child_context(self, generation: Generation, slot: int) -> ChildContext:
-        older = tuple(
-            g.scoreboard for g in reversed(self.generations) if g is not generation
-        )
-        return ChildContext(
-            config=generation.config,
-            generation=generation.number,
-            slot=slot,
-            master_pid=os.getpid(),
-            listeners=generation.listeners,
-            scoreboard=generation.scoreboard,
-            make_handler=generation.make_handler,
-            close_fds=self.private_fds() + self.private_fds_of_children(),
-            older_boards=older,
-            failures=self.failures,
-        )
+        self.launcher.close()
 
     def _retire(self, generation: Generation, slot: int) -> None:
         record = next(
@@ -197,19 +156,11 @@ class Fleet:
         generation.deadline = self.clock() + timeout if timeout > 0 else None
         for record in self.children:
             if record.generation == generation.number:
-                self._mark_graceful(generation, record.slot)
+                _mark_graceful(generation, record.slot)
                 self.children.mark_retiring(record.pid)
                 self.processes.send(record.pid, GRACEFUL_SIGNAL)
         log.info("generation_draining", generation=generation.number,
                  children=self.child_count(generation), timeout=timeout)
-
-    def _mark_graceful(self, generation: Generation, slot: int) -> None:
-        board = generation.scoreboard
-        board.process(slot).quiescing = 1
-        for t in range(generation.threads):
-            worker = board.worker(slot, t)
-            if worker.status in (State.READY.value, State.STARTING.value):
-                worker.status = State.GRACEFUL.value
 
     def stop(self, generation: Generation) -> None:
         """Stop ``generation`` with the escalation table (TERM now)."""
@@ -309,3 +260,14 @@ def _leaving(snapshot: Snapshot, slot: int) -> Snapshot:
     processes = tuple(replace(p, quiescing=True) if p.slot == slot else p
                       for p in snapshot.processes)
     return replace(snapshot, processes=processes)
+
+
+def _mark_graceful(generation: Generation, slot: int) -> None:
+    """The child in ``slot`` is leaving: no spare any more, and its idle workers
+    show G (Apache's "gracefully finishing") at once, as mod_status does."""
+    board = generation.scoreboard
+    board.process(slot).quiescing = 1
+    for t in range(generation.threads):
+        worker = board.worker(slot, t)
+        if worker.status in (State.READY.value, State.STARTING.value):
+            worker.status = State.GRACEFUL.value
