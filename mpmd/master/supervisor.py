@@ -38,16 +38,15 @@ from mpmd.master.fleet import Fleet
 from mpmd.master.generation import Generation, ListenerPool, Stage
 from mpmd.master.pidfile import remove_pidfile, write_pidfile
 from mpmd.master.processes import OsProcesses, Processes
+from mpmd.master.progress import Progress, status_line
 from mpmd.master.reload import Reloader
 from mpmd.master.signals import Command, SignalInbox
-from mpmd.scoreboard.states import BUSY_STATES, IDLE_STATES
 from mpmd.systemd import activation
 from mpmd.systemd.notify import Heartbeat, Notifier
 
 log = structlog.get_logger("mpmd.master")
 
 IDLE_WAKEUP = 1.0  # seconds: the longest the master sleeps with nothing to do
-STATUS_INTERVAL = 5.0  # seconds between systemd STATUS= updates
 STAGING_POLL = 0.02  # seconds between readiness checks while a generation stages
 
 
@@ -64,6 +63,18 @@ _CONTROL_COMMANDS = {
     "stop": Command.STOP,
     "graceful-stop": Command.GRACEFUL_STOP,
 }
+
+
+def _adopt(
+    pool: ListenerPool, inherited: list[activation.InheritedSocket], config: ServerConfig
+) -> None:
+    """Socket activation: systemd's sockets replace binding where they match."""
+    if not inherited:
+        return
+    matched, extras = activation.match(inherited, config.listen)
+    pool.adopt(matched, extras)
+    log.info("sockets_inherited", matched=[str(a) for a in matched],
+             extra=[str(activation.bound_address(s) or s.fileno()) for s in extras])
 
 
 def reopen_master_logs(config: ServerConfig) -> None:
@@ -103,8 +114,7 @@ class Supervisor:
         )
         self._reopen_logs = reopen_logs
         self.heartbeat = Heartbeat(self.notifier, clock)
-        self.ready_sent = False
-        self.next_status = 0.0
+        self.progress = Progress(self.notifier, clock)
         self._first = plan
         self._inherited = inherited
 
@@ -131,7 +141,10 @@ class Supervisor:
         self.inbox.install()
         if config.pid_file:  # before binding: whoever can connect finds the PidFile
             write_pidfile(config.pid_file, os.getpid())
-        self._adopt_inherited(config)
+        inherited = (
+            self._inherited if self._inherited is not None else activation.inherited_sockets()
+        )
+        _adopt(self.fleet.pool, inherited, config)
         generation = self.factory.build(self._first)
         generation.stage = Stage.ACTIVE
         self.fleet.add(generation)
@@ -144,18 +157,6 @@ class Supervisor:
         log.info("server_started", mpm=generation.mpm.name, generation=generation.number,
                  listen=[str(a) for a in config.listen], config=config.config_file,
                  control_socket=path or None)
-
-    def _adopt_inherited(self, config: ServerConfig) -> None:
-        """Socket activation: systemd's sockets replace binding where they match."""
-        inherited = (
-            self._inherited if self._inherited is not None else activation.inherited_sockets()
-        )
-        if not inherited:
-            return
-        matched, extras = activation.match(inherited, config.listen)
-        self.fleet.pool.adopt(matched, extras)
-        log.info("sockets_inherited", matched=[str(a) for a in matched],
-                 extra=[str(activation.bound_address(s) or s.fileno()) for s in extras])
 
     @property
     def active(self) -> Generation | None:
@@ -177,7 +178,7 @@ class Supervisor:
         """A reload's new generation serves (:class:`ReloadHost`)."""
         self._reopen_logs(new.config)
         self.set_title()
-        return self.status_line()
+        return status_line(self.active, self.phase.value)
 
     def close(self) -> None:
         """Release what :meth:`start` took (sockets, scoreboards, the PidFile)."""
@@ -229,36 +230,11 @@ class Supervisor:
                 if generation.stage in (Stage.ACTIVE, Stage.STAGING):
                     self.fleet.maintain(generation)
             self.reloader.tick()
-            self._notify_progress()
+            self.progress.tick(self.active, self.phase.value)
         self.fleet.tick()
         self.heartbeat.tick()
         if self.phase is not Phase.RUNNING and not self.fleet.child_count():
             self.phase = Phase.DONE
-
-    def _notify_progress(self) -> None:
-        """systemd: READY once the first generation serves; STATUS every few seconds."""
-        active = self.active
-        if active is None:
-            return
-        if not self.ready_sent and active.ready():
-            self.ready_sent = True
-            self.notifier.ready(self.status_line())
-            log.info("server_ready", generation=active.number, mpm=active.mpm.name)
-        now = self.clock()
-        if self.ready_sent and now >= self.next_status and self.notifier.enabled:
-            self.next_status = now + STATUS_INTERVAL
-            self.notifier.status(self.status_line())
-
-    def status_line(self) -> str:
-        active = self.active
-        if active is None:
-            return self.phase.value
-        snapshot = active.scoreboard.snapshot()
-        live = snapshot.live(active.number)
-        busy = sum(p.count(BUSY_STATES) for p in live)
-        idle = sum(p.count(IDLE_STATES) for p in live)
-        return (f"{self.phase.value}: generation {active.number} ({active.mpm.name}), "
-                f"{len(live)} children, {busy} busy, {idle} idle")
 
     def on_command(
         self, command: Command, waiter: control_mod.ControlRequest | None = None
@@ -321,7 +297,7 @@ class Supervisor:
             log.critical("child_fatal", pid=record.pid, action="stopping the server",
                          **_failure_keys(failure))
             self.exit_code = 1
-            what = "stopping" if self.ready_sent else "failed to start"
+            what = "stopping" if self.progress.ready_sent else "failed to start"
             self.begin_stop(f"{what}: {failure.headline}" if failure else what)
         else:
             if info.code == ChildExit.CHILDFATAL:

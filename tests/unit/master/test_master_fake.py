@@ -15,6 +15,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from mpmd.master.generation import Stage
+from mpmd.master.progress import status_line
 from mpmd.master.reload_states import ReloadState
 from mpmd.master.signals import Command
 from tests.unit.master.fakes import GRACEFUL, FakeMaster
@@ -40,7 +41,7 @@ def start(tmp_path: Path) -> Iterator[Start]:
         started.append(master)
         if ready:
             master.ready(1)
-            master.loop(lambda: master.sup.ready_sent, within=1.0)
+            master.loop(lambda: master.sup.progress.ready_sent, within=1.0)
         return master
 
     yield _start
@@ -60,7 +61,7 @@ def test_reloads_during_staging_coalesce_into_one_more(start: Start) -> None:
     m.loop(lambda: 3 in m.stages(), within=1.0)  # ... and make one more reload
     m.ready(3)
     m.loop(lambda: m.stages().get(3) is Stage.ACTIVE, within=1.0)
-    m.loop(lambda: m.os.clock >= 1005.0, within=10.0)
+    m.loop(lambda: m.os.clock >= 1003.0, within=10.0)  # 1 and 2 drain; nothing restages
     assert m.sup.factory.last == 3  # no fourth generation, ever
     assert m.sup.reloader.state is ReloadState.IDLE
     assert m.stages() == {3: Stage.ACTIVE}  # 1 and 2 drained away
@@ -147,7 +148,7 @@ def test_mpm_swap_serves_the_new_generation_before_the_old_drains(start: Start) 
     m.rewrite(WORKER)
     m.sup.on_command(Command.GRACEFUL)
     assert m.generation(2).mpm.name == "worker"
-    m.loop(lambda: m.os.clock >= 1002.0, within=5.0)  # staging, for a while
+    m.loop(lambda: m.os.clock >= 1001.0, within=5.0)  # staging, for a while
     assert m.stages()[1] is Stage.ACTIVE
     assert all(m.os.signalled(pid) == [] for pid in old)
     m.ready(2)
@@ -170,3 +171,16 @@ def test_stop_escalates_term_then_kill(start: Start) -> None:
                 (7.0, signal.SIGTERM), (9.0, signal.SIGKILL)]
     for pid in pids:
         assert [(round(t - began, 3), s) for t, s in m.os.signalled(pid)] == expected
+
+
+def test_systemd_hears_ready_once_the_first_generation_serves(start: Start) -> None:
+    m = start(ready=False)
+    m.loop(lambda: m.os.clock >= 1001.0, within=2.0)  # children still STARTING
+    assert not m.sup.progress.ready_sent
+    m.ready(1)
+    m.turn()
+    assert m.sup.progress.ready_sent
+    # two prefork children, one worker slot each, both idle ("_")
+    assert status_line(m.sup.active, "running") == (
+        "running: generation 1 (prefork), 2 children, 0 busy, 2 idle"
+    )
