@@ -123,8 +123,9 @@ class EventChild:
     # -- main loop --------------------------------------------------------------
 
     def run(self) -> int:
-        threads = start_workers(self.ctx, self.threads_n, self._worker)
+        # Logged before the threads mark their slots READY (see prefork_child).
         log.debug("child_ready", threads=self.threads_n)
+        threads = start_workers(self.ctx, self.threads_n, self._worker)
         while not (self._stopping() and self._connections() == 0):
             self._poll_once()
         stop_workers(self.ctx, threads, self.jobs)

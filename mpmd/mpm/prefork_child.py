@@ -51,8 +51,10 @@ class PreforkChild:
         self.recycle = RecycleMonitor(ctx)
 
     def run(self) -> int:
-        self.recorder.idle()
+        # Logged before the slot says READY: the master acts on READY (a
+        # replacement is ready, the old child may go), so the log keeps that order.
         log.debug("child_ready")
+        self.recorder.idle()
         while not (self.control.stopping or self.recycle.exit_now):
             accepted = self._wait_for_connection()
             if accepted is None:

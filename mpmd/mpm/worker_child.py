@@ -54,8 +54,9 @@ class WorkerChild:
         self.recycle = RecycleMonitor(ctx)
 
     def run(self) -> int:
-        threads = start_workers(self.ctx, self.threads_n, self._worker)
+        # Logged before the threads mark their slots READY (see prefork_child).
         log.debug("child_ready", threads=self.threads_n)
+        threads = start_workers(self.ctx, self.threads_n, self._worker)
         self._listen()
         self.acceptor.pause()
         for accepted in self.acceptor.leftovers(self.threads_n):

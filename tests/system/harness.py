@@ -209,6 +209,20 @@ class Server:
         except psutil.NoSuchProcess:
             return []
 
+    def child_titles(self) -> list[str]:
+        """Process titles of the live children (one that exits meanwhile, a
+        zombie, has none and is left out)."""
+        titles = []
+        for child in self.children():
+            with contextlib.suppress(psutil.Error):
+                titles.append(" ".join(child.cmdline()))
+        return titles
+
+    def generations(self) -> set[int]:
+        """Generations of the live children, from their process titles."""
+        return {int(t.split("[generation ")[1].split(",")[0])
+                for t in self.child_titles() if "[generation " in t}
+
     def child_pids(self) -> set[int]:
         out = set()
         for child in self.children():

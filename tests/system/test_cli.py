@@ -37,18 +37,6 @@ def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
                           text=True, env=env, timeout=60, cwd=cwd)
 
 
-def generations(server: Server) -> set[int]:
-    out = set()
-    for child in server.children():
-        try:
-            title = " ".join(child.cmdline())
-        except psutil.Error:
-            continue
-        if "[generation " in title:
-            out.add(int(title.split("[generation ")[1].split(",")[0]))
-    return out
-
-
 def get(server: Server, path: str, timeout: float = 20) -> bytes:
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=timeout)
     try:
@@ -157,8 +145,8 @@ def test_d_defines_a_name_for_ifdefine(make_server: Callable[..., Server], mpm: 
     assert f"Server MPM:     {mpm}\n" in mpmd_cli(server, *define, "-V").stdout
     assert f"Server MPM:     {mpm}\n" not in mpmd_cli(server, "-V").stdout
     server.start(*define)
-    wait_for(lambda: all(f"mpmd: {mpm} child" in " ".join(c.cmdline())
-                         for c in server.children()) and server.children(),
+    wait_for(lambda: all(f"mpmd: {mpm} child" in t for t in server.child_titles())
+                         and server.children(),
              10, f"{mpm} children")
 
 
@@ -183,7 +171,7 @@ def test_k_graceful_lets_in_flight_requests_finish(
     done = mpmd_cli(server, "-k", "graceful")
     assert done.returncode == 0, done.stderr
     assert slow.outcome() == b"Hello, World!"
-    wait_for(lambda: generations(server) == {2}, 15, "generation 2 only")
+    wait_for(lambda: server.generations() == {2}, 15, "generation 2 only")
 
 
 @pytest.mark.parametrize("how", [("restart",), ("-k", "restart")])
@@ -198,7 +186,7 @@ def test_restart_stops_the_children_now_and_serves_a_new_generation(
     # returns once the new generation serves, the in-flight request cut short
     assert server.try_connect()
     assert isinstance(slow.outcome(10), str)
-    wait_for(lambda: generations(server) == {2}, 15, "generation 2 only")
+    wait_for(lambda: server.generations() == {2}, 15, "generation 2 only")
     assert not old & server.child_pids()
     assert get(server, "/") == b"Hello, World!"
     [event] = server.events("reload_requested")

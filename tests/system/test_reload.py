@@ -29,19 +29,6 @@ def fetch(server: Server, path: str = "/") -> bytes:
         return bytes(r.read())
 
 
-def generations(server: Server) -> set[int]:
-    """Generations of the live children, from their process titles."""
-    out = set()
-    for child in server.children():
-        try:
-            title = " ".join(child.cmdline())
-        except psutil.Error:  # exited meanwhile (a zombie has no cmdline)
-            continue
-        if "[generation " in title:
-            out.add(int(title.split("[generation ")[1].split(",")[0]))
-    return out
-
-
 def test_graceful_reloads_under_load_lose_nothing(
     make_server: Callable[..., Server], mpm: str
 ) -> None:
@@ -55,7 +42,7 @@ def test_graceful_reloads_under_load_lose_nothing(
             wait_for(lambda b=before: load.snapshot() > b, 10, "requests after the reload")
     assert load.failures == []
     assert load.ok > 100
-    wait_for(lambda: generations(server) == {21}, 30, "only the last generation left")
+    wait_for(lambda: server.generations() == {21}, 30, "only the last generation left")
     assert len(server.events("reload_succeeded")) == 20
 
 
@@ -116,8 +103,8 @@ def test_mpm_swap_under_load_loses_nothing(make_server: Callable[..., Server]) -
             server.conf.write_text(server.config_text(mpm=mpm))
             done = mpmd_cli(server, "reload")
             assert done.returncode == 0, done.stderr
-            wait_for(lambda m=mpm: all(f"mpmd: {m} child" in " ".join(c.cmdline())
-                                       for c in server.children()), 30,
+            wait_for(lambda m=mpm: all(f"mpmd: {m} child" in t
+                                       for t in server.child_titles()), 30,
                      f"only {mpm} children")
             assert_serves_as(server, mpm)
             before = load.snapshot()
@@ -151,7 +138,7 @@ def test_broken_config_reload_keeps_the_old_generation(
         before = load.snapshot()
         wait_for(lambda: load.snapshot() > before + 5, 10, "requests after the failed reload")
     assert load.failures == []
-    assert generations(server) == {1}
+    assert server.generations() == {1}
     assert server.events("reload_failed")
     server.conf.write_text(good)
     assert mpmd_cli(server, "reload").returncode == 0
@@ -173,7 +160,7 @@ def test_app_that_fails_to_import_on_reload_keeps_the_old_generation(
         app.write_text(good)
         assert mpmd_cli(server, "reload").returncode == 0
     assert load.failures == []
-    wait_for(lambda: generations(server) == {3}, 30, "the fixed generation only")
+    wait_for(lambda: server.generations() == {3}, 30, "the fixed generation only")
 
 
 def test_hup_restarts_with_a_new_generation(make_server: Callable[..., Server], mpm: str) -> None:
@@ -181,7 +168,7 @@ def test_hup_restarts_with_a_new_generation(make_server: Callable[..., Server], 
     old = server.child_pids()
     server.signal(signal.SIGHUP)
     server.wait_event("reload_succeeded")
-    wait_for(lambda: generations(server) == {2}, 15, "generation 2 only")
+    wait_for(lambda: server.generations() == {2}, 15, "generation 2 only")
     assert not (old & server.child_pids())
     assert fetch(server) == b"Hello, World!"
 
@@ -207,9 +194,9 @@ def test_burst_of_usr1_converges_to_one_generation(
     for _ in range(20):
         server.signal(signal.SIGUSR1)
         time.sleep(0.05)  # 20 signals spread over one second, as the issue asks
-    wait_for(lambda: len(generations(server)) == 1 and not server_staging(server), 60,
+    wait_for(lambda: len(server.generations()) == 1 and not server_staging(server), 60,
              "one live generation")
-    live = generations(server)
+    live = server.generations()
     assert fetch(server) == b"Hello, World!"
     assert max(live) >= 2
     wait_for(lambda: len(server.child_pids()) == 2, 20, "StartServers children, nothing leaked")

@@ -18,6 +18,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 
 import psutil
 import pytest
@@ -220,12 +221,17 @@ def test_drain_timeout_stops_an_old_generation_that_will_not_finish(
     assert done.returncode == 0, done.stderr
     wait_for(lambda: all(gone(p) for p in old), bound + 10, "the old generation to be stopped")
     drained = time.monotonic() - switched
-    # the drain began just before `mpmd reload` returned
-    assert bound - 0.3 <= drained <= bound + 3.0, drained
+    assert drained <= bound + 3.0, drained  # the escalation follows the timeout at once
     slow.join(5)
     assert slow.body is None and slow.error is not None  # stopped, not finished
     [timeout] = server.events("drain_timeout")
     assert timeout["generation"] == 1
+    # Not early: measured by the master's own clock (the CLI may return late on a
+    # loaded machine), from the drain's start to the timeout.
+    [draining] = [e for e in server.events("generation_draining") if e["generation"] == 1]
+    waited = (datetime.fromisoformat(timeout["timestamp"])
+              - datetime.fromisoformat(draining["timestamp"])).total_seconds()
+    assert bound - 0.05 <= waited <= bound + 1.0, waited
     assert server.try_connect() and serving_pid(server) not in old  # generation 2 serves
 
 

@@ -34,7 +34,7 @@ def test_start_servers_children_with_titles(make_server: Callable[..., Server], 
     prefix = f"mpmd: {mpm} child [generation 1, slot "
 
     def titled() -> bool:  # a child sets its title a moment after fork
-        return all(" ".join(c.cmdline()).startswith(prefix) for c in server.children())
+        return all(t.startswith(prefix) for t in server.child_titles())
 
     wait_for(titled, 5, "the children's titles")
     events = server.wait_event("child_started", count=3)
