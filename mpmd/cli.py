@@ -18,7 +18,7 @@ from typing import NoReturn
 from mpmd import SERVER_SOFTWARE, __version__
 from mpmd.config import load_config
 from mpmd.config.model import ServerConfig
-from mpmd.errors import ConfigError, ControlError, MpmdError
+from mpmd.errors import ConfigError, ControlError, MpmdError, Terminated
 from mpmd.logs.setup import configure_logging
 
 DEFAULT_CONFIG = "/etc/mpmd/mpmd.conf"
@@ -70,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         code = 1
     except KeyboardInterrupt:
         code = 130
+    except Terminated as exc:  # TERM/HUP to an interactive view (status --watch)
+        code = 128 + exc.signum
     sys.exit(code)
 
 

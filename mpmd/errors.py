@@ -44,6 +44,15 @@ class ControlError(MpmdError):
     """A CLI verb could not reach or command the running server."""
 
 
+class Terminated(BaseException):  # like KeyboardInterrupt: not an Exception
+    """A signal (TERM, HUP) asked an interactive command to end; raised from its
+    handler so that ``finally`` blocks (a terminal's saved mode) still run."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
 class ChildExit(enum.IntEnum):
     """Exit codes a child uses to tell the master why it ended (Apache's APEXIT_*)."""
 

@@ -23,13 +23,14 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import signal
 import termios
 import time
 import tty
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol, TextIO
 
-from mpmd.errors import ControlError
+from mpmd.errors import ControlError, Terminated
 from mpmd.status.apachefmt import format_byte_out, ht_time, show_time
 from mpmd.status.model import ProcessStatus, StatusReport
 
@@ -133,12 +134,19 @@ class TerminalKeys:
     """Keys from a terminal in cbreak mode; use as a context manager, which
     restores the terminal's saved mode however the block ends."""
 
+    #: Signals that end the view the way Ctrl-C does: the default action would
+    #: kill the process with the terminal left in cbreak mode.
+    ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
     def __init__(self, fd: int) -> None:
         self.fd = fd
         self._saved: list[Any] | None = None
+        self._handlers: dict[int, Any] = {}
 
     def __enter__(self) -> TerminalKeys:
         self._saved = termios.tcgetattr(self.fd)
+        for signum in self.ENDING_SIGNALS:
+            self._handlers[signum] = signal.signal(signum, _raise_terminated)
         tty.setcbreak(self.fd, termios.TCSANOW)
         return self
 
@@ -147,6 +155,9 @@ class TerminalKeys:
             with contextlib.suppress(termios.error):  # the terminal may be gone (hang-up)
                 termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
             self._saved = None
+        for signum, handler in self._handlers.items():
+            signal.signal(signum, handler)
+        self._handlers = {}
 
     def wait(self, timeout: float) -> str:
         timeout = max(timeout, 0.0)
@@ -160,6 +171,10 @@ class TerminalKeys:
         if not data:  # nothing will ever come: wait as told rather than spin
             time.sleep(timeout)
         return data.decode("utf-8", "replace")
+
+
+def _raise_terminated(signum: int, _frame: object) -> None:
+    raise Terminated(signum)
 
 
 @contextlib.contextmanager

@@ -203,6 +203,36 @@ def test_q_quits_the_live_view_and_restores_the_terminal(
         os.close(child_fd)
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_term_or_hangup_ends_the_live_view_and_restores_the_terminal(
+    make_server: Callable[..., Server], signum: int
+) -> None:
+    # Without a handler the default action kills the view with the terminal
+    # left in cbreak mode (no echo, no line editing) for the shell that follows.
+    server = make_server(mpm="event")
+    parent, child_fd = os.openpty()
+    before = termios.tcgetattr(child_fd)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mpmd", "-f", str(server.conf), "status", "--watch",
+         "--interval", "0.2"],
+        stdin=child_fd, stdout=child_fd, stderr=child_fd, env=watch_env(),
+        start_new_session=True,
+    )
+    try:
+        read_until(parent, lambda out: out.count(b"\x1b[H") >= 2, 20)
+        assert termios.tcgetattr(child_fd) != before  # cbreak while it runs
+        proc.send_signal(signum)
+        read_until(parent, lambda out: b"\x1b[?25h" in out, 5)  # the cursor is back
+        assert proc.wait(5) == 128 + signum  # the shell's convention for "killed by"
+        assert termios.tcgetattr(child_fd) == before  # cooked mode again
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        proc.wait(5)
+        os.close(parent)
+        os.close(child_fd)
+
+
 def test_the_live_view_ends_once_with_an_error_when_the_server_stops(
     make_server: Callable[..., Server]
 ) -> None:
