@@ -220,7 +220,10 @@ def test_event_answers_a_new_client_promptly_while_keepalive_clients_saturate_it
         wait_for(lambda: load.served > 2000, 20, "the keep-alive load to run")
         before = load.served
         latencies = [timed_get(server) for _ in range(15)]
-        assert load.served > before + 100  # the load kept the workers busy meanwhile
+        # The load kept the workers busy meanwhile: it was served alongside the
+        # newcomers, at least a request of its own for each of theirs (the
+        # newcomers did not find the children idle).
+        assert load.served - before >= len(latencies), (before, load.served)
     assert statistics.median(latencies) < 0.4, latencies
     assert max(latencies) < 2.0, latencies
 
