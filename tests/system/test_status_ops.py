@@ -19,7 +19,9 @@ import termios
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from harness import REPO, Server, ServerSpec, mpmd_cli, wait_for
@@ -178,10 +180,18 @@ def watch_env() -> dict[str, str]:
     return env
 
 
-def test_q_quits_the_live_view_and_restores_the_terminal(
-    make_server: Callable[..., Server]
-) -> None:
-    server = make_server(mpm="event")
+@dataclass
+class WatchInPty:
+    proc: subprocess.Popen[bytes]
+    parent: int  # our end of the pty: what the view shows, where keys go
+    child_fd: int  # the view's terminal
+    before: list[Any]  # its mode before the view started
+
+
+@contextlib.contextmanager
+def watch_in_pty(server: Server) -> Iterator[WatchInPty]:
+    """``mpmd status --watch`` on a fresh pty, once it has drawn twice; always
+    killed and the pty closed afterwards."""
     parent, child_fd = os.openpty()
     before = termios.tcgetattr(child_fd)
     proc = subprocess.Popen(
@@ -192,17 +202,24 @@ def test_q_quits_the_live_view_and_restores_the_terminal(
     )
     try:
         read_until(parent, lambda out: out.count(b"\x1b[H") >= 2, 20)
-        os.write(parent, b"q")
-        shown = read_until(parent, lambda out: b"\x1b[?25h" in out, 5)
-        assert proc.wait(5) == 0
-        assert b"q" not in shown.split(b"\x1b[H")[-1]  # cbreak: the key was not echoed
-        assert termios.tcgetattr(child_fd) == before  # cooked mode again
+        yield WatchInPty(proc, parent, child_fd, before)
     finally:
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
         proc.wait(5)
         os.close(parent)
         os.close(child_fd)
+
+
+def test_q_quits_the_live_view_and_restores_the_terminal(
+    make_server: Callable[..., Server]
+) -> None:
+    with watch_in_pty(make_server(mpm="event")) as view:
+        os.write(view.parent, b"q")
+        shown = read_until(view.parent, lambda out: b"\x1b[?25h" in out, 5)
+        assert view.proc.wait(5) == 0
+        assert b"q" not in shown.split(b"\x1b[H")[-1]  # cbreak: the key was not echoed
+        assert termios.tcgetattr(view.child_fd) == view.before  # cooked mode again
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
@@ -211,28 +228,12 @@ def test_term_or_hangup_ends_the_live_view_and_restores_the_terminal(
 ) -> None:
     # Without a handler the default action kills the view with the terminal
     # left in cbreak mode (no echo, no line editing) for the shell that follows.
-    server = make_server(mpm="event")
-    parent, child_fd = os.openpty()
-    before = termios.tcgetattr(child_fd)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mpmd", "-f", str(server.conf), "status", "--watch",
-         "--interval", "0.2"],
-        stdin=child_fd, stdout=child_fd, stderr=child_fd, env=watch_env(),
-        start_new_session=True,
-    )
-    try:
-        read_until(parent, lambda out: out.count(b"\x1b[H") >= 2, 20)
-        assert termios.tcgetattr(child_fd) != before  # cbreak while it runs
-        proc.send_signal(signum)
-        read_until(parent, lambda out: b"\x1b[?25h" in out, 5)  # the cursor is back
-        assert proc.wait(5) == 128 + signum  # the shell's convention for "killed by"
-        assert termios.tcgetattr(child_fd) == before  # cooked mode again
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        proc.wait(5)
-        os.close(parent)
-        os.close(child_fd)
+    with watch_in_pty(make_server(mpm="event")) as view:
+        assert termios.tcgetattr(view.child_fd) != view.before  # cbreak while it runs
+        view.proc.send_signal(signum)
+        read_until(view.parent, lambda out: b"\x1b[?25h" in out, 5)  # the cursor is back
+        assert view.proc.wait(5) == 128 + signum  # the shell's convention for "killed by"
+        assert termios.tcgetattr(view.child_fd) == view.before  # cooked mode again
 
 
 def test_the_live_view_ends_once_with_an_error_when_the_server_stops(
