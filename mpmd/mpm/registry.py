@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 #: LoadModule name -> "module:attribute" of the MPM implementation.
 BUILTIN: dict[str, str] = {
     "mpm_prefork_module": "mpmd.mpm.prefork:PreforkMPM",
-    "mpm_worker_module": "mpmd.mpm.threaded:WorkerMPM",
-    "mpm_event_module": "mpmd.mpm.threaded:EventMPM",
+    "mpm_worker_module": "mpmd.mpm.worker:WorkerMPM",
+    "mpm_event_module": "mpmd.mpm.event:EventMPM",
 }
 
 

@@ -8,18 +8,15 @@ MaxSpareThreads one child a second is told to stop gracefully.  At most
 ``MaxRequestWorkers / ThreadsPerChild`` children run (Apache's
 ``active_daemons_limit``).
 
-They differ only in how a child serves: see :mod:`mpmd.mpm.worker_child` and
-:mod:`mpmd.mpm.event_child`, imported only in the child.
+They differ only in how a child serves: see :mod:`mpmd.mpm.worker` and
+:mod:`mpmd.mpm.event`.
 """
 
 from __future__ import annotations
 
-from typing import NoReturn
-
 from mpmd.config.model import MpmSettings, ThreadedSettings
 from mpmd.mpm import spares
-from mpmd.mpm.base import Capabilities, ChildContext
-from mpmd.mpm.child import enter_child, exit_child, load_handler
+from mpmd.mpm.base import Capabilities
 from mpmd.scoreboard.board import ProcessView
 
 
@@ -29,7 +26,7 @@ def _any_child(view: ProcessView) -> bool:
     return True
 
 
-class _ThreadedMPM(spares.SpareMaintained):
+class ThreadedMPM(spares.SpareMaintained):
     module = ""
     name = ""
     capabilities = Capabilities(threaded=True, forked=True)
@@ -50,38 +47,3 @@ class _ThreadedMPM(spares.SpareMaintained):
             capacity=spares.idle_slots,
             retirable=_any_child,
         )
-
-
-class WorkerMPM(_ThreadedMPM):
-    """mpm_worker_module: each thread serves one connection from accept to close."""
-
-    module = "mpm_worker_module"
-    name = "worker"
-
-    def prepare(self) -> None:
-        import mpmd.mpm.worker_child  # noqa: F401
-
-    def child_main(self, context: ChildContext) -> NoReturn:
-        control = enter_child(context, self.name)
-        handler = load_handler(context, self.name, multithread=True)
-        from mpmd.mpm.worker_child import WorkerChild
-
-        exit_child(WorkerChild(context, control, handler).run())
-
-
-class EventMPM(_ThreadedMPM):
-    """mpm_event_module: threads run requests; a poller holds idle connections."""
-
-    module = "mpm_event_module"
-    name = "event"
-    capabilities = Capabilities(threaded=True, forked=True, async_connections=True)
-
-    def prepare(self) -> None:
-        import mpmd.mpm.event_child  # noqa: F401
-
-    def child_main(self, context: ChildContext) -> NoReturn:
-        control = enter_child(context, self.name)
-        handler = load_handler(context, self.name, multithread=True)
-        from mpmd.mpm.event_child import EventChild
-
-        exit_child(EventChild(context, control, handler).run())

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from mpmd.mpm import admission
-from mpmd.mpm.admission import Admission, AdmissionState, Counts, Limits, admit
+from mpmd.mpm.event import admission
+from mpmd.mpm.event.admission import Admission, AdmissionState, Counts, Limits, admit
 
 NOW = 0.0  # the monotonic clock; 5 ms steps from 0 are exact in floating point
 TPC4 = Limits(threads=4, factor=2, process_limit=2)

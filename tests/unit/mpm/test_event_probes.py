@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from mpmd.mpm.event_child import ChildProbes
+from mpmd.mpm.event.child import ChildProbes
 from mpmd.scoreboard.board import ProcessView, Snapshot
 
 GEN = 2

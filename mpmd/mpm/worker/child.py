@@ -20,6 +20,7 @@ import queue
 import select
 import threading
 import time
+from typing import NoReturn
 
 import structlog
 
@@ -28,7 +29,7 @@ from mpmd.http.blocking import ConnectionSettings, serve_connection
 from mpmd.http.exchange import Handler
 from mpmd.mpm.acceptor import PROBE_INTERVAL, Accepted, Acceptor
 from mpmd.mpm.base import ChildContext
-from mpmd.mpm.child import ChildControl, exit_child, master_alive
+from mpmd.mpm.child import ChildControl, enter_child, exit_child, load_handler, master_alive
 from mpmd.mpm.recorder import SlotRecorder
 from mpmd.mpm.recycle import RecycleMonitor
 from mpmd.mpm.threadpool import start_workers, stop_workers
@@ -54,7 +55,7 @@ class WorkerChild:
         self.recycle = RecycleMonitor(ctx)
 
     def run(self) -> int:
-        # Logged before the threads mark their slots READY (see prefork_child).
+        # Logged before the threads mark their slots READY (see mpmd.mpm.prefork.child).
         log.debug("child_ready", threads=self.threads_n)
         threads = start_workers(self.ctx, self.threads_n, self._worker)
         self._listen()
@@ -113,3 +114,10 @@ class WorkerChild:
                 accepted.sock.close()
                 recorder.idle()
                 self.idlers.release()
+
+
+def main(ctx: ChildContext) -> NoReturn:
+    """The child's whole life after fork: bootstrap, load the application, serve."""
+    control = enter_child(ctx, "worker")
+    handler = load_handler(ctx, "worker", multithread=True)
+    exit_child(WorkerChild(ctx, control, handler).run())

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import select
 import time
+from typing import NoReturn
 
 import structlog
 
@@ -20,7 +21,7 @@ from mpmd.http.exchange import Handler
 from mpmd.logs.access import open_access_logs
 from mpmd.mpm.acceptor import PROBE_INTERVAL, Accepted, Acceptor
 from mpmd.mpm.base import ChildContext
-from mpmd.mpm.child import ChildControl, exit_child, master_alive
+from mpmd.mpm.child import ChildControl, enter_child, exit_child, load_handler, master_alive
 from mpmd.mpm.recorder import SlotRecorder
 from mpmd.mpm.recycle import RecycleMonitor
 from mpmd.scoreboard.states import State
@@ -98,3 +99,10 @@ class PreforkChild:
         finally:
             accepted.sock.close()
             self.recorder.idle()
+
+
+def main(ctx: ChildContext) -> NoReturn:
+    """The child's whole life after fork: bootstrap, load the application, serve."""
+    control = enter_child(ctx, "prefork")
+    handler = load_handler(ctx, "prefork", multithread=False)
+    exit_child(PreforkChild(ctx, control, handler).run())

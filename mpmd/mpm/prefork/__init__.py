@@ -2,7 +2,7 @@
 
 Maintenance is Apache's spare-server policy on whole processes
 (:mod:`mpmd.mpm.spares`); the serving loop lives in
-:mod:`mpmd.mpm.prefork_child`, imported only in the child.
+:mod:`mpmd.mpm.prefork.child`, imported only in the child.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from typing import NoReturn
 from mpmd.config.model import MpmSettings, PreforkSettings
 from mpmd.mpm import spares
 from mpmd.mpm.base import Capabilities, ChildContext
-from mpmd.mpm.child import enter_child, exit_child, load_handler
 
 
 class PreforkMPM(spares.SpareMaintained):
@@ -24,7 +23,7 @@ class PreforkMPM(spares.SpareMaintained):
         return 1
 
     def prepare(self) -> None:
-        import mpmd.mpm.prefork_child  # noqa: F401
+        import mpmd.mpm.prefork.child  # noqa: F401
 
     def policy(self, settings: MpmSettings) -> spares.SparePolicy:
         assert isinstance(settings, PreforkSettings)
@@ -38,9 +37,6 @@ class PreforkMPM(spares.SpareMaintained):
         )
 
     def child_main(self, context: ChildContext) -> NoReturn:
-        control = enter_child(context, self.name)
-        handler = load_handler(context, self.name, multithread=False)
-        from mpmd.mpm.prefork_child import PreforkChild
+        from mpmd.mpm.prefork.child import main
 
-        child = PreforkChild(context, control, handler)
-        exit_child(child.run())
+        main(context)

@@ -19,7 +19,7 @@ let it accept) or a stopping child.  Idle keep-alive connections cost a dict ent
 registration, no thread.
 
 Admission: once per poller turn the child hands its counts to the pure
-policy in :mod:`mpmd.mpm.admission` (Apache's ``connections - closing <
+policy in :mod:`mpmd.mpm.event.admission` (Apache's ``connections - closing <
 ThreadsPerChild + idle_workers * AsyncRequestWorkerFactor``, a free worker,
 taking the listen queue in batches when every child is full, reclaiming idle
 keep-alive connections under saturation) and applies its decision: listeners
@@ -44,6 +44,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from typing import NoReturn
 
 import structlog
 
@@ -62,7 +63,9 @@ from mpmd.http.parkable import (
 )
 from mpmd.http.settings import ConnectionSettings, HttpDate
 from mpmd.mpm.acceptor import PROBE_INTERVAL, Accepted, Acceptor
-from mpmd.mpm.admission import (
+from mpmd.mpm.base import ChildContext
+from mpmd.mpm.child import ChildControl, enter_child, exit_child, load_handler, master_alive
+from mpmd.mpm.event.admission import (
     KEEPALIVE_RECLAIM_AFTER,
     Admission,
     AdmissionState,
@@ -70,8 +73,6 @@ from mpmd.mpm.admission import (
     Limits,
     admit,
 )
-from mpmd.mpm.base import ChildContext
-from mpmd.mpm.child import ChildControl, exit_child, master_alive
 from mpmd.mpm.parking import ParkingLot
 from mpmd.mpm.recorder import SlotRecorder
 from mpmd.mpm.recycle import RecycleMonitor
@@ -123,7 +124,7 @@ class EventChild:
     # -- main loop --------------------------------------------------------------
 
     def run(self) -> int:
-        # Logged before the threads mark their slots READY (see prefork_child).
+        # Logged before the threads mark their slots READY (see mpmd.mpm.prefork.child).
         log.debug("child_ready", threads=self.threads_n)
         threads = start_workers(self.ctx, self.threads_n, self._worker)
         while not (self._stopping() and self._connections() == 0):
@@ -167,7 +168,7 @@ class EventChild:
     # -- admission and accepting --------------------------------------------------
 
     def _admit(self) -> None:
-        """One turn of the admission policy (mpmd.mpm.admission), applied."""
+        """One turn of the admission policy (mpmd.mpm.event.admission), applied."""
         with self.lock:
             idle, in_workers = self.idle_workers, self.in_workers
             keepalive, parked = self.lot.idle_keepalive, len(self.lot)
@@ -330,3 +331,10 @@ class ChildProbes:
         if self._snapshot is None:
             self._snapshot = self._take_snapshot()
         return self._snapshot.live(self._snapshot.generation)
+
+
+def main(ctx: ChildContext) -> NoReturn:
+    """The child's whole life after fork: bootstrap, load the application, serve."""
+    control = enter_child(ctx, "event")
+    handler = load_handler(ctx, "event", multithread=True)
+    exit_child(EventChild(ctx, control, handler).run())
