@@ -23,6 +23,15 @@ from mpmd.logs.setup import configure_logging
 
 DEFAULT_CONFIG = "/etc/mpmd/mpmd.conf"
 K_ACTIONS = ("start", "stop", "restart", "graceful", "graceful-stop")
+#: httpd's one-letter modes: flag, the mode _dispatch runs, httpd's own help text
+MODES = (
+    ("-t", "test", "run syntax check for config files"),
+    ("-l", "list", "list compiled in modules"),
+    ("-M", "modules", "list loaded modules"),
+    ("-V", "settings", "show compile settings"),
+    ("-v", "version", "show version number"),
+    ("-X", "single", "debug mode (only one worker, do not detach)"),
+)
 VERBS = ("configtest", "stop", "graceful-stop", "restart", "reload", "status")
 
 
@@ -35,18 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="define a name for <IfDefine NAME>")
     p.add_argument("-k", dest="action", choices=K_ACTIONS, help="signal the running server")
     modes = p.add_mutually_exclusive_group()
-    modes.add_argument("-t", dest="mode", action="store_const", const="test",
-                       help="run syntax check for config files")
-    modes.add_argument("-l", dest="mode", action="store_const", const="list",
-                       help="list compiled in modules")
-    modes.add_argument("-M", dest="mode", action="store_const", const="modules",
-                       help="list loaded modules")
-    modes.add_argument("-V", dest="mode", action="store_const", const="settings",
-                       help="show compile settings")
-    modes.add_argument("-v", dest="mode", action="store_const", const="version",
-                       help="show version number")
-    modes.add_argument("-X", dest="mode", action="store_const", const="single",
-                       help="debug mode (only one worker, do not detach)")
+    for flag, mode, text in MODES:
+        modes.add_argument(flag, dest="mode", action="store_const", const=mode, help=text)
     p.add_argument("verb", nargs="?", choices=VERBS, help="command for the running server")
     status = p.add_argument_group("status", "options of the status verb")
     status.add_argument("--json", action="store_true", help="print the status as JSON")
