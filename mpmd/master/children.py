@@ -89,6 +89,10 @@ class ChildTable:
     def __iter__(self) -> Iterator[ChildRecord]:
         return iter(list(self._by_pid.values()))
 
+    def of(self, generation: int) -> list[ChildRecord]:
+        """The children of generation number ``generation``."""
+        return [r for r in self._by_pid.values() if r.generation == generation]
+
     def add(self, pid: int, slot: int, generation: int) -> ChildRecord:
         record = ChildRecord(pid, slot, generation, self._clock())
         self._by_pid[pid] = record

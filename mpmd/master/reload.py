@@ -107,7 +107,7 @@ class Reloader:
         self._move(ReloadEvent.STAGED)
         log.info("generation_staging", generation=generation.number, mpm=generation.mpm.name,
                  graceful=graceful)
-        self.fleet.maintain(generation)  # forks its StartServers now
+        self.fleet.crew.maintain(generation)  # forks its StartServers now
 
     def tick(self) -> None:
         generation = self.staging
@@ -129,7 +129,7 @@ class Reloader:
         generation, self.staging = self.staging, None
         if generation is not None:
             generation.deadline = None
-            self.fleet.stop(generation)
+            self.fleet.crew.stop(generation)
         self._fail(reason, details)
 
     def _fail(self, reason: str, details: str = "") -> None:
@@ -151,13 +151,13 @@ class Reloader:
         new.stage, new.deadline = Stage.ACTIVE, None
         for generation in old:
             if self.graceful:
-                self.fleet.drain(generation, new.config.drain_timeout)
+                self.fleet.crew.drain(generation, new.config.drain_timeout)
             else:
-                self.fleet.stop(generation)
+                self.fleet.crew.stop(generation)
         if not self.graceful:  # a restart also cuts short what still drains
             for generation in self.fleet:
                 if generation.stage is Stage.DRAINING:
-                    self.fleet.stop(generation)
+                    self.fleet.crew.stop(generation)
         closed = self.fleet.pool.release_unused([new.listeners])
         self.notifier.ready(self.host.switched(new))
         log.info("reload_succeeded", generation=new.number, mpm=new.mpm.name,

@@ -10,6 +10,8 @@ socket and the control socket until a command arrives or a deadline comes
 3. lets each live generation's MPM plan from its scoreboard, moves a staging
    generation forward (:mod:`mpmd.master.reload`), and escalates stops.
 
+What a command or a child's exit does (reload, stop, graceful stop, back
+off) is decided by :mod:`mpmd.master.dispatch`, which owns the server's phase.
 It knows no MPM by name: everything MPM-specific is behind ``Generation.mpm``.
 It touches no process and reads no clock itself: forking, signalling, reaping,
 waiting and time go through one :class:`~mpmd.master.processes.Processes`, so
@@ -18,9 +20,7 @@ tests/unit/master drives this very loop against a fake in milliseconds.
 
 from __future__ import annotations
 
-import enum
 import os
-import signal
 from collections.abc import Callable
 from typing import Any
 
@@ -28,12 +28,10 @@ import setproctitle
 import structlog
 
 from mpmd.config.model import ServerConfig
-from mpmd.errors import ChildExit
-from mpmd.logs.failures import ChildFailure
 from mpmd.logs.setup import configure_logging, reopen_error_logs
 from mpmd.master import control as control_mod
 from mpmd.master.assemble import Blueprint, GenerationFactory, reload_blueprint
-from mpmd.master.children import ExitInfo
+from mpmd.master.dispatch import Dispatcher, Phase
 from mpmd.master.fleet import Fleet
 from mpmd.master.generation import Generation, ListenerPool, Stage
 from mpmd.master.pidfile import remove_pidfile, write_pidfile
@@ -48,13 +46,6 @@ log = structlog.get_logger("mpmd.master")
 
 IDLE_WAKEUP = 1.0  # seconds: the longest the master sleeps with nothing to do
 STAGING_POLL = 0.02  # seconds between readiness checks while a generation stages
-
-
-class Phase(enum.Enum):
-    RUNNING = "running"
-    GRACEFUL_STOPPING = "graceful-stopping"
-    STOPPING = "stopping"
-    DONE = "done"
 
 
 _CONTROL_COMMANDS = {
@@ -100,8 +91,6 @@ class Supervisor:
         self.config = config = plan.config
         self.processes: Processes = processes or OsProcesses()
         self.clock = clock = self.processes.now
-        self.phase = Phase.RUNNING
-        self.exit_code = 0
         self.inbox = inbox or SignalInbox()
         self.control: control_mod.ControlServer | None = None
         self._readable: list[Any] = []
@@ -115,6 +104,8 @@ class Supervisor:
         self._reopen_logs = reopen_logs
         self.heartbeat = Heartbeat(self.notifier, clock)
         self.progress = Progress(self.notifier, clock)
+        self.dispatch = Dispatcher(config, self.fleet, self.reloader, self.notifier,
+                                   self.progress)
         self._first = plan
         self._inherited = inherited
 
@@ -125,13 +116,13 @@ class Supervisor:
             self.start()
             while True:
                 self.turn()  # first turn at once: StartServers fork without waiting
-                if self.phase is Phase.DONE:
+                if self.dispatch.phase is Phase.DONE:
                     break
                 self.wait()
         finally:
             self.close()
-        log.info("server_stopped", exit_code=self.exit_code)
-        return self.exit_code
+        log.info("server_stopped", exit_code=self.dispatch.exit_code)
+        return self.dispatch.exit_code
 
     def start(self) -> None:
         """Signals, PidFile, listeners, the first generation (not yet forked)."""
@@ -158,16 +149,8 @@ class Supervisor:
                  listen=[str(a) for a in config.listen], config=config.config_file,
                  control_socket=path or None)
 
-    @property
-    def active(self) -> Generation | None:
-        return next((g for g in self.fleet if g.stage is Stage.ACTIVE), None)
-
-    def _current_config(self) -> ServerConfig:
-        active = self.active
-        return active.config if active is not None else self.config
-
     def set_title(self) -> None:
-        active = self.active
+        active = self.fleet.active()
         if active is not None:
             setproctitle.setproctitle(
                 f"mpmd: master [{active.mpm.name}, generation {active.number}] "
@@ -178,7 +161,7 @@ class Supervisor:
         """A reload's new generation serves (:class:`ReloadHost`)."""
         self._reopen_logs(new.config)
         self.set_title()
-        return status_line(self.active, self.phase.value)
+        return status_line(self.fleet.active(), self.dispatch.phase.value)
 
     def close(self) -> None:
         """Release what :meth:`start` took (sockets, scoreboards, the PidFile)."""
@@ -216,7 +199,7 @@ class Supervisor:
     def turn(self) -> None:
         """One pass of the loop over what :meth:`wait` found ready."""
         for command in self.inbox.commands():
-            self.on_command(command)
+            self.dispatch.command(command)
         # children's stderr (fds) and failure reports, before their exits are reaped
         self.fleet.output.handle([r for r in self._readable if isinstance(r, int)])
         self.fleet.failures.drain()
@@ -224,120 +207,35 @@ class Supervisor:
             for request in self.control.handle([r for r in self._readable if r is not self.inbox]):
                 self._on_control(request)
         for info, generation, failure in self.fleet.reap():
-            self._on_exit(info, generation, failure)
-        if self.phase is Phase.RUNNING:
+            self.dispatch.child_exited(info, generation, failure)
+        phase = self.dispatch.phase
+        if phase is Phase.RUNNING:
             for generation in self.fleet:
                 if generation.stage in (Stage.ACTIVE, Stage.STAGING):
-                    self.fleet.maintain(generation)
+                    self.fleet.crew.maintain(generation)
             self.reloader.tick()
-            self.progress.tick(self.active, self.phase.value)
+            self.progress.tick(self.fleet.active(), phase.value)
         self.fleet.tick()
         self.heartbeat.tick()
-        if self.phase is not Phase.RUNNING and not self.fleet.child_count():
-            self.phase = Phase.DONE
-
-    def on_command(
-        self, command: Command, waiter: control_mod.ControlRequest | None = None
-    ) -> None:
-        if command is Command.STOP:
-            self.begin_stop()
-        elif command is Command.GRACEFUL_STOP:
-            self._begin_graceful_stop()
-        elif command is Command.GRACEFUL:
-            self.reloader.request(waiter, graceful=True)
-        elif command is Command.RESTART:
-            self.reloader.request(waiter, graceful=False)
+        if self.dispatch.phase is not Phase.RUNNING and not self.fleet.child_count():
+            self.dispatch.phase = Phase.DONE
 
     def _on_control(self, request: control_mod.ControlRequest) -> None:
         assert self.control is not None
         if request.command == "ping":
-            active = self.active
+            active = self.fleet.active()
             self.control.reply(request, True, "running", pid=os.getpid(),
                                generation=active.number if active else None)
             return
         command = _CONTROL_COMMANDS[request.command]
         if command in (Command.GRACEFUL, Command.RESTART):
-            self.on_command(command, request)  # answered when the reload ends
+            self.dispatch.command(command, request)  # answered when the reload ends
             return
         self.control.reply(request, True, f"{request.command} in progress", pid=os.getpid())
-        self.on_command(command)
+        self.dispatch.command(command)
 
     def reply(self, request: control_mod.ControlRequest, ok: bool, message: str,
               **data: Any) -> None:
         """Answer a control client (:class:`ReloadHost`)."""
         if self.control is not None:
             self.control.reply(request, ok, message, **data)
-
-    # -- exits ----------------------------------------------------------------
-
-    def _on_exit(
-        self, info: ExitInfo, generation: Generation | None, failure: ChildFailure | None
-    ) -> None:
-        record = info.record
-        expected = info.code == 0 or record.retiring or self.phase is not Phase.RUNNING
-        getattr(log, "info" if expected else "warning")(
-            "child_exited",
-            pid=record.pid,
-            slot=record.slot,
-            generation=record.generation,
-            exit_code=info.code,
-            signal=signal.Signals(info.signal).name if info.signal else None,
-            lifetime=round(info.lifetime, 3),
-        )
-        if self.phase is not Phase.RUNNING or record.retiring or generation is None:
-            return
-        if generation.stage in (Stage.DRAINING, Stage.STOPPING):
-            return  # told to go (perhaps by an earlier exit reaped in this same turn)
-        if generation.stage is Stage.STAGING:
-            self.reloader.child_failed(info, failure)
-        elif info.code == ChildExit.CHILDFATAL and not generation.serving():
-            # Apache stops on a fatal child error in the current generation; we
-            # do only when nothing of it serves (e.g. the app fails at start).
-            # Only this first one is logged: the others stop with the server.
-            log.critical("child_fatal", pid=record.pid, action="stopping the server",
-                         **_failure_keys(failure))
-            self.exit_code = 1
-            what = "stopping" if self.progress.ready_sent else "failed to start"
-            self.begin_stop(f"{what}: {failure.headline}" if failure else what)
-        else:
-            if info.code == ChildExit.CHILDFATAL:
-                # Others of this generation serve (the code on disk changed under
-                # it?): keep them, back off from spawning more.
-                log.error("child_failed_to_start", pid=record.pid, **_failure_keys(failure))
-            self.fleet.throttle.record(info, self.clock())
-
-    # -- stopping -------------------------------------------------------------
-
-    def begin_stop(self, status: str = "stopping") -> None:
-        if self.phase in (Phase.STOPPING, Phase.DONE):
-            return
-        log.info("server_stopping", graceful=False, children=self.fleet.child_count())
-        self.phase = Phase.STOPPING
-        self.notifier.stopping(status)
-        self.reloader.abandon("the server is stopping")
-        for generation in self.fleet:
-            self.fleet.stop(generation)
-
-    def _begin_graceful_stop(self) -> None:
-        if self.phase is not Phase.RUNNING:
-            # A second WINCH (or one during a stop) cuts a graceful stop short.
-            self.begin_stop()
-            return
-        log.info("server_stopping", graceful=True, children=self.fleet.child_count())
-        self.phase = Phase.GRACEFUL_STOPPING
-        self.notifier.stopping("stopping gracefully")
-        self.reloader.abandon("the server is stopping")
-        for generation in self.fleet:
-            if generation.stage is not Stage.STOPPING:
-                self.fleet.drain(generation, self._current_config().graceful_shutdown_timeout)
-
-
-def _failure_keys(failure: ChildFailure | None) -> dict[str, Any]:
-    """``reason`` (one line) and, when there is one, the traceback as ``exception``
-    (structlog's key: the console shows it below the event, JSON as a string)."""
-    if failure is None:
-        return {"reason": None}
-    if failure.details:
-        return {"reason": failure.headline, "exception": failure.details}
-    return {"reason": failure.headline}
-

@@ -152,7 +152,7 @@ class FakeMaster:
         return {g.number: g.stage for g in self.sup.fleet}
 
     def pids(self, number: int) -> list[int]:
-        return [r.pid for r in self.sup.fleet.children if r.generation == number]
+        return [r.pid for r in self.sup.fleet.children.of(number)]
 
     def ready(self, number: int) -> None:
         """Every child of generation ``number`` leaves STARTING: it serves."""

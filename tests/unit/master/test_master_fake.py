@@ -51,10 +51,10 @@ def start(tmp_path: Path) -> Iterator[Start]:
 
 def test_reloads_during_staging_coalesce_into_one_more(start: Start) -> None:
     m = start()
-    m.sup.on_command(Command.GRACEFUL)
+    m.sup.dispatch.command(Command.GRACEFUL)
     assert m.stages()[2] is Stage.STAGING
-    m.sup.on_command(Command.GRACEFUL)  # both arrive while 2 stages ...
-    m.sup.on_command(Command.GRACEFUL)
+    m.sup.dispatch.command(Command.GRACEFUL)  # both arrive while 2 stages ...
+    m.sup.dispatch.command(Command.GRACEFUL)
     assert 3 not in m.stages()
     assert m.sup.reloader.state is ReloadState.STAGING
     m.ready(2)
@@ -70,7 +70,7 @@ def test_reloads_during_staging_coalesce_into_one_more(start: Start) -> None:
 def test_failed_canary_keeps_the_old_generation(start: Start) -> None:
     m = start()
     old = m.pids(1)
-    m.sup.on_command(Command.GRACEFUL)
+    m.sup.dispatch.command(Command.GRACEFUL)
     canary = m.pids(2)[0]
     with capture_logs() as events:
         m.os.exit(canary, 1)  # its application did not import
@@ -81,7 +81,7 @@ def test_failed_canary_keeps_the_old_generation(start: Start) -> None:
     assert m.stages()[1] is Stage.ACTIVE
     assert m.stages().get(2, Stage.STOPPING) is Stage.STOPPING
     assert all(m.os.signalled(pid) == [] for pid in old)  # never touched
-    assert m.sup.active is m.generation(1)
+    assert m.sup.fleet.active() is m.generation(1)
     assert m.sup.reloader.state is ReloadState.IDLE  # the next reload may come
 
 
@@ -90,7 +90,7 @@ def test_invalid_configuration_is_refused_before_anything_forks(start: Start) ->
     forked = len(m.os.children)
     m.rewrite(PREFORK + "NoSuchDirective on\n")
     with capture_logs() as events:
-        m.sup.on_command(Command.GRACEFUL)
+        m.sup.dispatch.command(Command.GRACEFUL)
     assert [e["event"] for e in events if e["event"].startswith("reload_")] == [
         "reload_requested", "reload_failed"
     ]
@@ -104,7 +104,7 @@ def test_drain_timeout_stops_the_old_generation(start: Start) -> None:
     old = m.pids(1)
     for pid in old:
         m.os.children[pid].ignores |= {GRACEFUL}  # a long request: it stays
-    m.sup.on_command(Command.GRACEFUL)
+    m.sup.dispatch.command(Command.GRACEFUL)
     m.ready(2)
     drained = m.loop(lambda: m.stages()[1] is Stage.DRAINING, within=1.0)
     stopped = m.loop(lambda: m.stages().get(1) is not Stage.DRAINING, within=5.0)
@@ -123,22 +123,22 @@ def test_crash_loop_backs_off_exponentially(start: Start) -> None:
         delays.append(round(respawned - died, 3))
     # mpmd's documented back-off (master/throttle.py): 0.1 s, doubling
     assert delays == [0.1, 0.2, 0.4, 0.8, 1.6]
-    assert m.sup.phase.value == "running"  # exit code 1 is no reason to stop
+    assert m.sup.dispatch.phase.value == "running"  # exit code 1 is no reason to stop
 
 
 def test_childfatal_stops_the_server_when_nothing_serves(start: Start) -> None:
     m = start(ready=False)
     m.os.exit(m.pids(1)[0], APEXIT_CHILDFATAL)  # the app fails at start
     m.turn()
-    assert m.sup.phase.value == "stopping"
-    assert m.sup.exit_code == 1
+    assert m.sup.dispatch.phase.value == "stopping"
+    assert m.sup.dispatch.exit_code == 1
 
 
 def test_childfatal_backs_off_while_others_serve(start: Start) -> None:
     m = start()
     m.os.exit(m.pids(1)[0], APEXIT_CHILDFATAL)  # the code on disk changed?
     m.turn()
-    assert m.sup.phase.value == "running"
+    assert m.sup.dispatch.phase.value == "running"
     assert not m.sup.fleet.throttle.allows(m.os.clock)  # and respawning waits
 
 
@@ -146,14 +146,14 @@ def test_mpm_swap_serves_the_new_generation_before_the_old_drains(start: Start) 
     m = start()
     old = m.pids(1)
     m.rewrite(WORKER)
-    m.sup.on_command(Command.GRACEFUL)
+    m.sup.dispatch.command(Command.GRACEFUL)
     assert m.generation(2).mpm.name == "worker"
     m.loop(lambda: m.os.clock >= 1001.0, within=5.0)  # staging, for a while
     assert m.stages()[1] is Stage.ACTIVE
     assert all(m.os.signalled(pid) == [] for pid in old)
     m.ready(2)
     switched = m.loop(lambda: m.stages()[1] is not Stage.ACTIVE, within=1.0)
-    assert m.sup.active is m.generation(2)
+    assert m.sup.fleet.active() is m.generation(2)
     for pid in old:
         assert m.os.signalled(pid) == [(switched, GRACEFUL)]
 
@@ -164,8 +164,8 @@ def test_stop_escalates_term_then_kill(start: Start) -> None:
     for pid in pids:
         m.os.children[pid].ignores |= {signal.SIGTERM}
     began = m.os.clock
-    m.sup.on_command(Command.STOP)
-    m.loop(lambda: m.sup.phase.value == "done", within=20.0)
+    m.sup.dispatch.command(Command.STOP)
+    m.loop(lambda: m.sup.dispatch.phase.value == "done", within=20.0)
     # Apache's ap_reclaim_child_processes: TERM, TERM again at 3, 5, 7 s, KILL at 9 s
     expected = [(0.0, signal.SIGTERM), (3.0, signal.SIGTERM), (5.0, signal.SIGTERM),
                 (7.0, signal.SIGTERM), (9.0, signal.SIGKILL)]
@@ -181,6 +181,6 @@ def test_systemd_hears_ready_once_the_first_generation_serves(start: Start) -> N
     m.turn()
     assert m.sup.progress.ready_sent
     # two prefork children, one worker slot each, both idle ("_")
-    assert status_line(m.sup.active, "running") == (
+    assert status_line(m.sup.fleet.active(), "running") == (
         "running: generation 1 (prefork), 2 children, 0 busy, 2 idle"
     )
