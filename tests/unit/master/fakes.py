@@ -9,8 +9,10 @@ timeout or Apache's 9-second KILL takes microseconds.
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
+import socket
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +21,7 @@ from typing import Any
 
 from mpmd.config import load_config
 from mpmd.master.assemble import blueprint
+from mpmd.master.control import ControlRequest
 from mpmd.master.generation import Generation, Stage
 from mpmd.master.processes import Exited
 from mpmd.master.signals import SignalInbox
@@ -27,6 +30,12 @@ from mpmd.scoreboard.states import State
 
 #: the graceful signal as Apache's (``apachectl graceful`` sends USR1)
 GRACEFUL = signal.SIGUSR1
+#: Apache's APEXIT_CHILDFATAL (httpd.h: 0xf): the child cannot ever work in this generation
+APEXIT_CHILDFATAL = 15
+
+PREFORK = "LoadModule mpm_prefork_module\nStartServers 2\nMinSpareServers 1\nMaxSpareServers 5\n"
+WORKER = "LoadModule mpm_worker_module\nStartServers 1\nThreadsPerChild 4\nMinSpareThreads 1\n" \
+         "MaxSpareThreads 8\nMaxRequestWorkers 16\nServerLimit 4\n"
 
 
 @dataclass
@@ -92,6 +101,23 @@ class FakeProcesses:
         return [(when, sig) for when, p, sig in self.signals if p == pid]
 
 
+@dataclass
+class Client:
+    """The ``mpmd reload`` end of a control connection."""
+
+    sock: socket.socket
+
+    def answer(self) -> dict[str, Any] | None:
+        """The master's reply, or None while it has not answered."""
+        self.sock.setblocking(False)
+        try:
+            line = self.sock.recv(65536)
+        except BlockingIOError:
+            return None
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+
 class FakeMaster:
     """A real Supervisor over a configuration file, driven turn by turn."""
 
@@ -102,6 +128,7 @@ class FakeMaster:
         self.rewrite(conf)
         self.os = FakeProcesses()
         self.reopened: list[str] = []
+        self._clients: list[socket.socket] = []
         config = load_config(str(self.conf))
         self.sup = Supervisor(
             blueprint(config, preload=False),
@@ -118,6 +145,8 @@ class FakeMaster:
 
     def __exit__(self, *exc: object) -> None:
         self.sup.close()
+        for client in self._clients:
+            client.close()
         shutil.rmtree(self._socket_dir, ignore_errors=True)
 
     def turn(self, advance: float = 0.0) -> None:
@@ -143,6 +172,12 @@ class FakeMaster:
         where = self._socket_dir
         self.conf.write_text(f"Listen unix:{where}/s\nPidFile {where}/mpmd.pid\n{conf}")
 
+    def waiter(self, command: str = "reload") -> tuple[ControlRequest, Client]:
+        """A control request as ``mpmd reload`` makes one, and its client end."""
+        ours, theirs = socket.socketpair()
+        self._clients.append(theirs)
+        return ControlRequest(command, ours), Client(theirs)
+
     def generation(self, number: int) -> Generation:
         found = self.sup.fleet.by_number(number)
         assert found is not None, f"generation {number} is gone"
@@ -163,3 +198,7 @@ class FakeMaster:
                     worker = generation.scoreboard.worker(record.slot, t)
                     if worker.status == State.STARTING.value:
                         worker.status = State.READY.value
+
+
+#: the ``start`` fixture (conftest.py): a FakeMaster on a configuration, started
+Start = Callable[..., FakeMaster]

@@ -8,45 +8,14 @@ are :mod:`tests.unit.master.fakes`.  Each test names the behaviour it pins.
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
-import pytest
 from structlog.testing import capture_logs
 
 from mpmd.master.generation import Stage
 from mpmd.master.progress import status_line
 from mpmd.master.reload_states import ReloadState
 from mpmd.master.signals import Command
-from tests.unit.master.fakes import GRACEFUL, FakeMaster
-
-PREFORK = "LoadModule mpm_prefork_module\nStartServers 2\nMinSpareServers 1\nMaxSpareServers 5\n"
-WORKER = "LoadModule mpm_worker_module\nStartServers 1\nThreadsPerChild 4\nMinSpareThreads 1\n" \
-         "MaxSpareThreads 8\nMaxRequestWorkers 16\nServerLimit 4\n"
-#: Apache's APEXIT_CHILDFATAL (httpd.h: 0xf): the child cannot ever work in this generation
-APEXIT_CHILDFATAL = 15
-
-
-Start = Callable[..., FakeMaster]
-
-
-@pytest.fixture
-def start(tmp_path: Path) -> Iterator[Start]:
-    """Start a fake master on ``conf`` (its first generation serving, unless
-    ``ready=False``); every master started is closed after the test."""
-    started: list[FakeMaster] = []
-
-    def _start(conf: str = PREFORK, ready: bool = True) -> FakeMaster:
-        master = FakeMaster(tmp_path / str(len(started)), conf).__enter__()
-        started.append(master)
-        if ready:
-            master.ready(1)
-            master.loop(lambda: master.sup.progress.ready_sent, within=1.0)
-        return master
-
-    yield _start
-    for master in started:
-        master.__exit__()
+from tests.unit.master.fakes import APEXIT_CHILDFATAL, GRACEFUL, PREFORK, WORKER, Start
 
 
 def test_reloads_during_staging_coalesce_into_one_more(start: Start) -> None:
